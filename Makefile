@@ -1,0 +1,31 @@
+# farsign: the two commands a newcomer needs are `make quickstart` and `make test`.
+# Everything here is a thin wrapper; the logic lives in Go tests and scripts/.
+
+GO      ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test lint unit fuzz quickstart tools
+
+## test: the whole suite (lint, unit + integration tests, short fuzz runs).
+test: tools lint unit fuzz
+
+## tools: npm tools the tests start (dynalite).
+tools: tools/node_modules/.package-lock.json
+tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
+	cd tools && npm ci --no-audit --no-fund
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+## fuzz: run every fuzz target for $(FUZZTIME) (the seed corpora also run in `unit`).
+fuzz:
+	./scripts/fuzz-smoke $(FUZZTIME)
+
+## quickstart: a real remote-signing session on an embedded relay (see README).
+quickstart:
+	./scripts/quickstart
