@@ -1,0 +1,244 @@
+package wire
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// Request is a client→server envelope.
+type Request struct {
+	// RequestID is nil when the client sent JSON null, which the reference
+	// relay accepts; an absent request_id is an error (NO_REQUEST_ID).
+	RequestID *string
+	// API is one of the API* constants.
+	API string
+	// Payload is the raw payload object, or nil when it was null or absent.
+	Payload json.RawMessage
+}
+
+// ParseRequest decodes a client request envelope. The payload is checked to
+// be an object or null; decode it with the method for its API
+// (CreateSession, JoinSession, SendMessage, Goodbye).
+//
+// On error the returned *Error carries the code to reply with, and the
+// returned Request holds whatever was decoded before the problem (in
+// particular RequestID, so a relay can echo it in its error reply).
+func ParseRequest(data []byte) (Request, error) {
+	var r Request
+	f, perr := checkMessage(data)
+	if perr != nil {
+		return r, perr
+	}
+	rid, ok := f["request_id"]
+	if !ok {
+		return r, errorf(CodeNoRequestID, "request is missing request_id field")
+	}
+	id, present, err := stringMember(rid)
+	if err != nil {
+		return r, errorf(CodeInvalidRequest, "request_id must be a string or null")
+	}
+	if len(id) > MaxRequestIDLen {
+		return r, errorf(CodeInvalidRequest, "request_id longer than 128 bytes")
+	}
+	if present {
+		r.RequestID = &id
+	}
+	api, present, err := stringMember(f["api"])
+	switch {
+	case err != nil:
+		return r, errorf(CodeInvalidRequest, "api must be a string")
+	case !present || api == "":
+		return r, errorf(CodeNoAPI, "no API method specified")
+	case !knownAPI(api):
+		return r, errorf(CodeUnknownAPI, "unrecognized API method: "+quote(api, MaxAPILen))
+	}
+	r.API = api
+	if p := f["payload"]; !isNull(p) {
+		if p[0] != '{' {
+			return r, errorf(CodeInvalidRequest, "payload must be an object or null")
+		}
+		r.Payload = p
+	}
+	return r, nil
+}
+
+func knownAPI(api string) bool {
+	switch api {
+	case APIHello, APICreateSession, APIJoinSession, APISendMessage, APIGoodbye:
+		return true
+	}
+	return false
+}
+
+// CreateSession is the create-session payload. Marshalled, it has rcodesign's
+// field order and serializes absent optional values as null, as rcodesign does.
+type CreateSession struct {
+	SessionID string `json:"session_id"`
+	// TTL is the requested lifetime in seconds; nil when the client sent
+	// null or nothing (the relay then grants its maximum). rcodesign always
+	// sends 600.
+	TTL *uint64 `json:"ttl"`
+	// Context is forwarded verbatim to the joiner; rcodesign sends null.
+	Context *string `json:"context"`
+}
+
+// JoinSession is the join-session payload.
+type JoinSession struct {
+	SessionID string `json:"session_id"`
+	// Context is forwarded verbatim to the initiator: std-base64 of the
+	// scheme's join context for rcodesign.
+	Context *string `json:"context"`
+}
+
+// SendMessage is the send-message payload.
+type SendMessage struct {
+	SessionID string `json:"session_id"`
+	// Message is forwarded verbatim to the peer: std-base64 of an AEAD
+	// ciphertext for rcodesign. The relay does not interpret it.
+	Message string `json:"message"`
+}
+
+// Goodbye is the goodbye payload.
+type Goodbye struct {
+	SessionID string  `json:"session_id"`
+	Reason    *string `json:"reason"`
+}
+
+// payload returns the payload's members, or an error if the payload is
+// missing (every API but hello needs one).
+func (r Request) payload() (map[string]json.RawMessage, error) {
+	if r.Payload == nil {
+		return nil, errorf(CodeInvalidPayload, r.API+" requires a payload object")
+	}
+	f, err := object(r.Payload)
+	if err != nil {
+		return nil, errorf(CodeInvalidPayload, "payload: "+err.Error())
+	}
+	return f, nil
+}
+
+func sessionID(f map[string]json.RawMessage) (string, error) {
+	id, present, err := stringMember(f["session_id"])
+	switch {
+	case err != nil:
+		return "", errorf(CodeInvalidPayload, "session_id must be a string")
+	case !present:
+		return "", errorf(CodeInvalidPayload, "payload is missing session_id")
+	case id == "" || len(id) > MaxSessionIDLen:
+		return "", errorf(CodeInvalidSessionID, "session_id must be 1 to 128 bytes")
+	}
+	return id, nil
+}
+
+func optString(f map[string]json.RawMessage, name string) (*string, error) {
+	s, present, err := stringMember(f[name])
+	if err != nil {
+		return nil, errorf(CodeInvalidPayload, name+" must be a string or null")
+	}
+	if !present {
+		return nil, nil
+	}
+	return &s, nil
+}
+
+// CreateSession decodes a create-session payload.
+func (r Request) CreateSession() (CreateSession, error) {
+	var p CreateSession
+	f, err := r.payload()
+	if err != nil {
+		return p, err
+	}
+	if p.SessionID, err = sessionID(f); err != nil {
+		return p, err
+	}
+	ttl, present, err := uintMember(f["ttl"])
+	if err != nil {
+		return p, errorf(CodeInvalidPayload, "ttl must be a non-negative integer or null")
+	}
+	if present {
+		p.TTL = &ttl
+	}
+	p.Context, err = optString(f, "context")
+	return p, err
+}
+
+// JoinSession decodes a join-session payload.
+func (r Request) JoinSession() (JoinSession, error) {
+	var p JoinSession
+	f, err := r.payload()
+	if err != nil {
+		return p, err
+	}
+	if p.SessionID, err = sessionID(f); err != nil {
+		return p, err
+	}
+	p.Context, err = optString(f, "context")
+	return p, err
+}
+
+// SendMessage decodes a send-message payload.
+func (r Request) SendMessage() (SendMessage, error) {
+	var p SendMessage
+	f, err := r.payload()
+	if err != nil {
+		return p, err
+	}
+	if p.SessionID, err = sessionID(f); err != nil {
+		return p, err
+	}
+	m, present, err := stringMember(f["message"])
+	switch {
+	case err != nil:
+		return p, errorf(CodeInvalidPayload, "message must be a string")
+	case !present:
+		return p, errorf(CodeInvalidPayload, "payload is missing message")
+	}
+	p.Message = m
+	return p, nil
+}
+
+// Goodbye decodes a goodbye payload.
+func (r Request) Goodbye() (Goodbye, error) {
+	var p Goodbye
+	f, err := r.payload()
+	if err != nil {
+		return p, err
+	}
+	if p.SessionID, err = sessionID(f); err != nil {
+		return p, err
+	}
+	p.Reason, err = optString(f, "reason")
+	return p, err
+}
+
+// EncodeRequest encodes a client request the way rcodesign does: compact,
+// fields request_id, api, payload in that order, payload null when nil.
+// payload is one of the payload types of this package (or nil for hello).
+func EncodeRequest(requestID, api string, payload any) ([]byte, error) {
+	return marshal(struct {
+		RequestID string `json:"request_id"`
+		API       string `json:"api"`
+		Payload   any    `json:"payload"`
+	}{requestID, api, payload})
+}
+
+// NewRequestID returns a fresh random UUIDv4 in lowercase hyphenated form, as
+// rcodesign uses for request_id and session_id.
+func NewRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
