@@ -107,7 +107,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	fs := a.flagSet(c, stderr)
 	run := c.Setup(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
 			fs.Usage()
@@ -116,7 +117,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		// flag already printed the problem and the usage.
 		return 2
 	}
-	err := run(ctx, fs.Args())
+	err = run(ctx, positional)
 	if err == nil {
 		return 0
 	}
@@ -135,6 +136,27 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return 130
 	}
 	return 1
+}
+
+// parseInterspersed parses flags wherever they appear among the positional arguments,
+// as rcodesign users write them ("sign in.bin out.bin --p12-file k.p12"). A "--"
+// ends flag parsing: everything after it is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 func oneLine(s string) string {

@@ -53,6 +53,9 @@ func TestRun(t *testing.T) {
 		out, errs string
 	}{
 		{[]string{"greet", "--loud", "--tag", "a", "--tag", "b", "bob"}, 0, "HELLO BOB A,B", ""},
+		{[]string{"greet", "bob", "--loud"}, 0, "HELLO BOB", ""},
+		{[]string{"greet", "--", "--loud"}, 0, "hello --loud", ""},
+		{[]string{"greet", "a", "b"}, 2, "", "expected one NAME, got 2 arguments"},
 		{[]string{"greet"}, 2, "", "demo greet: expected one NAME, got 0 arguments"},
 		{[]string{"greet", "fail"}, 1, "", "demo: it failed over two lines\n"},
 		{[]string{"greet", "exit3"}, 3, "", "demo: custom"},
