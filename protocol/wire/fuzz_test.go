@@ -1,10 +1,13 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var requestSeeds = []string{
@@ -152,6 +155,56 @@ func FuzzParseServerMessage(f *testing.F) {
 		}
 		if !reflect.DeepEqual(m.RequestID, m2.RequestID) || !reflect.DeepEqual(m.TTL, m2.TTL) || m.Type != m2.Type {
 			t.Fatalf("round trip changed the envelope: %+v -> %+v", m, m2)
+		}
+	})
+}
+
+// FuzzObjectMatchesEncodingJSON checks the hand-written scanner against
+// encoding/json: it accepts exactly the valid JSON objects (within the depth
+// limit, without duplicate names) and splits them into the same members.
+func FuzzObjectMatchesEncodingJSON(f *testing.F) {
+	for _, s := range requestSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		`{"a":1e5,"b":-0.5E-3,"c":[true,false,null,{}],"d":"\u00e9\ud83d\ude00\n"}`,
+		`{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":-}`, `{"a":"\x"}`, `{"a":"` + "\x01" + `"}`,
+		`{"a" : [ ] , "b" : { } }`, `{"a":[1,]}`, `{,}`, `{"a":1,}`, `{"a"}`, "{\"a\":\"\xff\"}",
+		`{"\u0061":1,"a":2}`, `{"a":"\ud800"}`, `  {}  `, `{} x`, `tru`, `[`, `{"a":[[[[[[]]]]]]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) {
+			return // checkMessage rejects it before object runs
+		}
+		ms, err := object(data)
+		var ref map[string]json.RawMessage
+		refErr := json.Unmarshal(data, &ref)
+		valid := json.Valid(data)
+		if err == nil {
+			if !valid || refErr != nil || ref == nil {
+				t.Fatalf("object accepted %q, encoding/json does not (%v)", data, refErr)
+			}
+			if len(ms) != len(ref) {
+				t.Fatalf("object found %d members, encoding/json %d (duplicates must be refused)", len(ms), len(ref))
+			}
+			for _, m := range ms {
+				r, ok := ref[string(m.name)]
+				if !ok || !bytes.Equal(bytes.TrimSpace(r), m.val) {
+					t.Fatalf("member %q = %q, encoding/json has %q", m.name, m.val, r)
+				}
+			}
+			return
+		}
+		if errors.Is(err, errDepth) {
+			return
+		}
+		if strings.HasPrefix(err.Error(), "duplicate field") {
+			return
+		}
+		if valid && refErr == nil && ref != nil {
+			t.Fatalf("object refused %q (%v), encoding/json accepts it", data, err)
 		}
 	})
 }

@@ -15,6 +15,8 @@ type Request struct {
 	API string
 	// Payload is the raw payload object, or nil when it was null or absent.
 	Payload json.RawMessage
+
+	payloadMembers members // Payload split by ParseRequest
 }
 
 // ParseRequest decodes a client request envelope. The payload is checked to
@@ -30,8 +32,8 @@ func ParseRequest(data []byte) (Request, error) {
 	if perr != nil {
 		return r, perr
 	}
-	rid, ok := f["request_id"]
-	if !ok {
+	rid := f.get("request_id")
+	if rid == nil {
 		return r, errorf(CodeNoRequestID, "request is missing request_id field")
 	}
 	id, present, err := stringMember(rid)
@@ -44,7 +46,7 @@ func ParseRequest(data []byte) (Request, error) {
 	if present {
 		r.RequestID = &id
 	}
-	api, present, err := stringMember(f["api"])
+	api, present, err := stringMember(f.get("api"))
 	switch {
 	case err != nil:
 		return r, errorf(CodeInvalidRequest, "api must be a string")
@@ -54,11 +56,15 @@ func ParseRequest(data []byte) (Request, error) {
 		return r, errorf(CodeUnknownAPI, "unrecognized API method: "+quote(api, MaxAPILen))
 	}
 	r.API = api
-	if p := f["payload"]; !isNull(p) {
+	if p := f.get("payload"); !isNull(p) {
 		if p[0] != '{' {
 			return r, errorf(CodeInvalidRequest, "payload must be an object or null")
 		}
-		r.Payload = p
+		ms, err := object(p) // valid JSON already; this finds duplicate names
+		if err != nil {
+			return r, errorf(CodeInvalidPayload, "payload: "+err.Error())
+		}
+		r.Payload, r.payloadMembers = p, ms
 	}
 	return r, nil
 }
@@ -107,9 +113,12 @@ type Goodbye struct {
 
 // payload returns the payload's members, or an error if the payload is
 // missing (every API but hello needs one).
-func (r Request) payload() (map[string]json.RawMessage, error) {
+func (r Request) payload() (members, error) {
 	if r.Payload == nil {
 		return nil, errorf(CodeInvalidPayload, r.API+" requires a payload object")
+	}
+	if r.payloadMembers != nil {
+		return r.payloadMembers, nil
 	}
 	f, err := object(r.Payload)
 	if err != nil {
@@ -118,8 +127,8 @@ func (r Request) payload() (map[string]json.RawMessage, error) {
 	return f, nil
 }
 
-func sessionID(f map[string]json.RawMessage) (string, error) {
-	id, present, err := stringMember(f["session_id"])
+func sessionID(f members) (string, error) {
+	id, present, err := stringMember(f.get("session_id"))
 	switch {
 	case err != nil:
 		return "", errorf(CodeInvalidPayload, "session_id must be a string")
@@ -131,8 +140,8 @@ func sessionID(f map[string]json.RawMessage) (string, error) {
 	return id, nil
 }
 
-func optString(f map[string]json.RawMessage, name string) (*string, error) {
-	s, present, err := stringMember(f[name])
+func optString(f members, name string) (*string, error) {
+	s, present, err := stringMember(f.get(name))
 	if err != nil {
 		return nil, errorf(CodeInvalidPayload, name+" must be a string or null")
 	}
@@ -152,7 +161,7 @@ func (r Request) CreateSession() (CreateSession, error) {
 	if p.SessionID, err = sessionID(f); err != nil {
 		return p, err
 	}
-	ttl, present, err := uintMember(f["ttl"])
+	ttl, present, err := uintMember(f.get("ttl"))
 	if err != nil {
 		return p, errorf(CodeInvalidPayload, "ttl must be a non-negative integer or null")
 	}
@@ -187,7 +196,7 @@ func (r Request) SendMessage() (SendMessage, error) {
 	if p.SessionID, err = sessionID(f); err != nil {
 		return p, err
 	}
-	m, present, err := stringMember(f["message"])
+	m, present, err := stringMember(f.get("message"))
 	switch {
 	case err != nil:
 		return p, errorf(CodeInvalidPayload, "message must be a string")

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 )
 
 // ServerMessage is a server→client envelope.
@@ -55,15 +56,72 @@ type SessionClosedPayload struct {
 }
 
 // EncodeServerMessage encodes a server message. payload is one of the payload
-// types of this package, or nil to omit the field; ttl nil omits ttl.
+// types of this package, or nil to omit the field (any other value is
+// encoded with encoding/json); ttl nil omits ttl.
+//
+// The payload types of this package are encoded by hand: the relay encodes
+// two messages for every message it forwards.
 func EncodeServerMessage(requestID *string, typ string, ttl *uint64, payload any) ([]byte, error) {
-	m := struct {
-		RequestID *string `json:"request_id"`
-		Type      string  `json:"type"`
-		TTL       *uint64 `json:"ttl,omitempty"`
-		Payload   any     `json:"payload,omitempty"`
-	}{requestID, typ, ttl, payload}
-	return marshal(m)
+	size := 64 + len(typ)
+	if requestID != nil {
+		size += len(*requestID)
+	}
+	if p, ok := payload.(PeerMessagePayload); ok {
+		size += len(p.Message) + 16
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"request_id":`...)
+	b = appendOptString(b, requestID)
+	b = append(b, `,"type":`...)
+	b = appendString(b, typ)
+	if ttl != nil {
+		b = append(b, `,"ttl":`...)
+		b = strconv.AppendUint(b, *ttl, 10)
+	}
+	if payload != nil {
+		b = append(b, `,"payload":`...)
+		switch p := payload.(type) {
+		case PeerMessagePayload:
+			b = append(b, `{"message":`...)
+			b = appendString(b, p.Message)
+		case ErrorPayload:
+			b = append(b, `{"code":`...)
+			b = appendString(b, p.Code)
+			b = append(b, `,"message":`...)
+			b = appendString(b, p.Message)
+		case SessionJoinedPayload:
+			b = append(b, `{"context":`...)
+			b = appendOptString(b, p.Context)
+		case SessionClosedPayload:
+			b = append(b, `{"reason":`...)
+			b = appendOptString(b, p.Reason)
+		case GreetingPayload:
+			b = append(b, `{"apis":`...)
+			if p.APIs == nil {
+				b = append(b, "null"...)
+			} else {
+				b = append(b, '[')
+				for i, a := range p.APIs {
+					if i > 0 {
+						b = append(b, ',')
+					}
+					b = appendString(b, a)
+				}
+				b = append(b, ']')
+			}
+			b = append(b, `,"motd":`...)
+			b = appendOptString(b, p.MOTD)
+		default:
+			raw, err := marshal(payload)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, raw...)
+			return append(b, '}'), nil
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
 }
 
 // ParseServerMessage decodes a server message envelope, with the checks
@@ -75,7 +133,7 @@ func ParseServerMessage(data []byte) (ServerMessage, error) {
 	if perr != nil {
 		return m, perr
 	}
-	id, present, err := stringMember(f["request_id"])
+	id, present, err := stringMember(f.get("request_id"))
 	if err != nil {
 		return m, errorf(CodeInvalidRequest, "request_id must be a string or null")
 	}
@@ -85,7 +143,7 @@ func ParseServerMessage(data []byte) (ServerMessage, error) {
 	if present {
 		m.RequestID = &id
 	}
-	typ, present, err := stringMember(f["type"])
+	typ, present, err := stringMember(f.get("type"))
 	switch {
 	case err != nil || !present:
 		return m, errorf(CodeInvalidRequest, "type must be a string")
@@ -93,20 +151,20 @@ func ParseServerMessage(data []byte) (ServerMessage, error) {
 		return m, errorf(CodeInvalidRequest, "unknown server message type "+quote(typ, 32))
 	}
 	m.Type = typ
-	ttl, present, err := uintMember(f["ttl"])
+	ttl, present, err := uintMember(f.get("ttl"))
 	if err != nil {
 		return m, errorf(CodeInvalidRequest, "ttl must be a non-negative integer")
 	}
 	if present {
 		m.TTL = &ttl
 	}
-	if p, ok := f["payload"]; ok && string(p) != "null" {
+	if p := f.get("payload"); !isNull(p) {
 		m.Payload = p
 	}
 	return m, nil
 }
 
-func (m ServerMessage) payload(typ string) (map[string]json.RawMessage, error) {
+func (m ServerMessage) payload(typ string) (members, error) {
 	if m.Type != typ {
 		return nil, errorf(CodeInvalidPayload, "message is "+quote(m.Type, 32)+", not "+quote(typ, 32))
 	}
@@ -120,8 +178,8 @@ func (m ServerMessage) payload(typ string) (map[string]json.RawMessage, error) {
 	return f, nil
 }
 
-func reqString(f map[string]json.RawMessage, name string) (string, error) {
-	s, present, err := stringMember(f[name])
+func reqString(f members, name string) (string, error) {
+	s, present, err := stringMember(f.get(name))
 	if err != nil || !present {
 		return "", errorf(CodeInvalidPayload, name+" must be a string")
 	}
@@ -151,8 +209,8 @@ func (m ServerMessage) Greeting() (GreetingPayload, error) {
 	if err != nil {
 		return p, err
 	}
-	raw, ok := f["apis"]
-	if !ok || isNull(raw) || raw[0] != '[' {
+	raw := f.get("apis")
+	if isNull(raw) || raw[0] != '[' {
 		return p, errorf(CodeInvalidPayload, "apis must be an array of strings")
 	}
 	var list []json.RawMessage

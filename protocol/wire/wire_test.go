@@ -101,6 +101,7 @@ func TestParseRequestErrors(t *testing.T) {
 		{`{"request_id":"r1","API":"hello"}`, CodeNoAPI, "r1"},
 		{`{"request_id":"r1","api":"list-sessions","payload":null}`, CodeUnknownAPI, "r1"},
 		{`{"request_id":"r1","api":"hello","payload":[]}`, CodeInvalidRequest, "r1"},
+		{`{"request_id":"r1","api":"goodbye","payload":{"session_id":"s","session_id":"t"}}`, CodeInvalidPayload, "r1"},
 		{`{"request_id":"r1","api":"hello","payload":"x"}`, CodeInvalidRequest, "r1"},
 		{`{"request_id":"r1","api":"hello","payload":` + strings.Repeat(" ", MaxMessageSize) + `null}`, CodeMessageTooLarge, ""},
 	}
@@ -157,7 +158,6 @@ func TestPayloadErrors(t *testing.T) {
 		{APICreateSession, `{"session_id":"s","ttl":"600"}`, CodeInvalidPayload},
 		{APICreateSession, `{"session_id":"s","ttl":18446744073709551616}`, CodeInvalidPayload},
 		{APICreateSession, `{"session_id":"s","ttl":600,"context":1}`, CodeInvalidPayload},
-		{APICreateSession, `{"session_id":"s","session_id":"t"}`, CodeInvalidPayload},
 		{APIJoinSession, `{"session_id":"s","context":{}}`, CodeInvalidPayload},
 		{APISendMessage, `{"session_id":"s"}`, CodeInvalidPayload},
 		{APISendMessage, `{"session_id":"s","message":null}`, CodeInvalidPayload},
