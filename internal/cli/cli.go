@@ -107,16 +107,24 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	fs := a.flagSet(c, stderr)
 	run := c.Setup(fs)
+	// The flag package would print the whole usage on every parse error and on
+	// --help, to one writer. Silence it: help goes to stdout, a parse error gets one
+	// line and a pointer to --help on stderr.
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
-			fs.Usage()
+			usage()
 			return 0
 		}
-		// flag already printed the problem and the usage.
+		fmt.Fprintf(stderr, "%s %s: %s\n", a.Name, c.Name, err)
+		fmt.Fprintf(stderr, "Run '%s %s --help' for usage.\n", a.Name, c.Name)
 		return 2
 	}
+	fs.SetOutput(stderr)
 	err = run(ctx, positional)
 	if err == nil {
 		return 0

@@ -63,6 +63,7 @@ func TestRun(t *testing.T) {
 		{[]string{}, 2, "", "Commands:"},
 		{[]string{"--help"}, 0, "greet", ""},
 		{[]string{"greet", "--help"}, 0, "Example:", ""},
+		{[]string{"greet", "-h"}, 0, "Usage: demo greet [flags] NAME", ""},
 		{[]string{"help", "greet"}, 0, "--loud", ""},
 		{[]string{"greet", "--bogus"}, 2, "", "flag provided but not defined"},
 	}
@@ -74,6 +75,12 @@ func TestRun(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), c.out) {
 			t.Errorf("%v: stdout %q lacks %q", c.args, out.String(), c.out)
+		}
+		if strings.Count(out.String()+errw.String(), "Usage:") > 1 {
+			t.Errorf("%v: usage printed more than once", c.args)
+		}
+		if c.code == 0 && c.errs == "" && errw.Len() > 0 {
+			t.Errorf("%v: unexpected stderr %q", c.args, errw.String())
 		}
 		if !strings.Contains(errw.String(), c.errs) {
 			t.Errorf("%v: stderr %q lacks %q", c.args, errw.String(), c.errs)
