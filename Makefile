@@ -4,7 +4,7 @@
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test lint unit fuzz quickstart tools
+.PHONY: test lint unit fuzz quickstart tools lambda-zip
 
 ## test: the whole suite (lint, unit + integration tests, short fuzz runs).
 test: tools lint unit fuzz
@@ -29,3 +29,7 @@ fuzz:
 ## quickstart: a real remote-signing session on an embedded relay (see README).
 quickstart:
 	./scripts/quickstart
+
+## lambda-zip: the relay's AWS Lambda package (terraform/build/relay-lambda.zip).
+lambda-zip:
+	./terraform/build-lambda.sh
