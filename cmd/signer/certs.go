@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/sha1"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"github.com/farsign/farsign/signer/certinfo"
 	"os"
 	"strings"
 	"time"
@@ -20,7 +15,7 @@ import (
 	"github.com/farsign/farsign/internal/applecert"
 	"github.com/farsign/farsign/internal/cli"
 	"github.com/farsign/farsign/internal/keyfile"
-	"github.com/farsign/farsign/protocol/handshake"
+	"github.com/farsign/farsign/internal/ttyprompt"
 )
 
 const generateHelp = `Generates a key pair and a self-signed certificate that looks like an Apple-issued
@@ -101,7 +96,7 @@ func generateSelfSignedCommand() *cli.Command {
 					case p12Password != "":
 						password = []byte(p12Password)
 					case p12PasswordFile != "":
-						if password, err = readSecretFile(p12PasswordFile); err != nil {
+						if password, err = ttyprompt.ReadSecretFile(p12PasswordFile); err != nil {
 							return fmt.Errorf("reading --p12-password-file: %w", err)
 						}
 					default:
@@ -172,14 +167,17 @@ func generateSelfSignedCommand() *cli.Command {
 
 // promptNewPassword asks twice for a new p12 password.
 func promptNewPassword(ctx context.Context, path string) ([]byte, error) {
-	pw, err := promptSecret(ctx, fmt.Sprintf("New password for %s: ", path))
+	pw, err := ttyprompt.ReadSecret(ctx, fmt.Sprintf("New password for %s: ", path))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("a p12 file needs a password and %v to ask for one on: use --p12-password-file FILE", err)
+		if errors.Is(err, ttyprompt.ErrNoTerminal) {
+			return nil, errors.New("a p12 file needs a password and there is no terminal to ask for one on: use --p12-password-file FILE")
+		}
+		return nil, fmt.Errorf("reading the new password: %w", err)
 	}
-	again, err := promptSecret(ctx, "Repeat the password: ")
+	again, err := ttyprompt.ReadSecret(ctx, "Repeat the password: ")
 	if err != nil {
 		return nil, err
 	}
@@ -238,7 +236,7 @@ func analyzeCertificateCommand() *cli.Command {
 					certs = append(certs, c...)
 				}
 				if p12File != "" {
-					id, err := loadP12(ctx, p12File, p12Password, p12PasswordFile)
+					id, err := keyfile.OpenP12(ctx, p12File, keyfile.P12Password{Value: p12Password, File: p12PasswordFile})
 					if err != nil {
 						return err
 					}
@@ -249,84 +247,11 @@ func analyzeCertificateCommand() *cli.Command {
 					if i > 0 {
 						fmt.Fprintln(os.Stdout)
 					}
-					describeCertificate(os.Stdout, c, certs, i+1, len(certs))
+					fmt.Printf("# certificate %d of %d\n", i+1, len(certs))
+					certinfo.Describe(os.Stdout, "", c, certs)
 				}
 				return nil
 			}
 		},
 	}
-}
-
-// describeCertificate prints one certificate's analysis. others supply
-// intermediates for the Apple chain check.
-func describeCertificate(w io.Writer, c *x509.Certificate, others []*x509.Certificate, n, total int) {
-	sha256sum := sha256.Sum256(c.Raw)
-	sha1sum := sha1.Sum(c.Raw)
-	fmt.Fprintf(w, "# certificate %d of %d\n", n, total)
-	fmt.Fprintf(w, "subject:              %s\n", c.Subject)
-	fmt.Fprintf(w, "issuer:               %s\n", c.Issuer)
-	fmt.Fprintf(w, "serial number:        %s\n", hex.EncodeToString(c.SerialNumber.Bytes()))
-	fmt.Fprintf(w, "valid from:           %s\n", c.NotBefore.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "valid until:          %s%s\n", c.NotAfter.UTC().Format(time.RFC3339), expiryNote(c))
-	fmt.Fprintf(w, "key:                  %s\n", keyDescription(c))
-	fmt.Fprintf(w, "signature algorithm:  %v\n", c.SignatureAlgorithm)
-	fmt.Fprintf(w, "SHA-256 fingerprint:  %s\n", hex.EncodeToString(sha256sum[:]))
-	fmt.Fprintf(w, "SHA-1 fingerprint:    %s\n", hex.EncodeToString(sha1sum[:]))
-	spki := c.RawSubjectPublicKeyInfo
-	fmt.Fprintf(w, "SPKI SHA-256:         %s\n", handshake.SPKIFingerprint(spki))
-	team := applecert.TeamID(c)
-	switch {
-	case c.IsCA:
-		team = "(none: a CA certificate)"
-	case team == "":
-		team = "(none)"
-	}
-	fmt.Fprintf(w, "team ID:              %s\n", team)
-	fmt.Fprintf(w, "Apple profile:        %s\n", applecert.GuessProfile(c).Title())
-	fmt.Fprintf(w, "issued by:            %s\n", issuerDescription(c, others))
-	fmt.Fprintf(w, "publickey0 sessions:  %s\n", publickey0Usable(c))
-	fmt.Fprintln(w, "public key (for agent --remote-public-key-pem-file):")
-	pem.Encode(w, &pem.Block{Type: "PUBLIC KEY", Bytes: spki})
-}
-
-func expiryNote(c *x509.Certificate) string {
-	now := time.Now()
-	switch {
-	case now.After(c.NotAfter):
-		return " (EXPIRED)"
-	case now.Before(c.NotBefore):
-		return " (NOT YET VALID)"
-	}
-	return ""
-}
-
-func keyDescription(c *x509.Certificate) string {
-	switch k := c.PublicKey.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d bits", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	}
-	return c.PublicKeyAlgorithm.String()
-}
-
-func issuerDescription(c *x509.Certificate, others []*x509.Certificate) string {
-	if kind := applecert.ClassifyIssuer(c, others); kind != applecert.NotApple {
-		return "Apple (" + kind.String() + ")"
-	}
-	if applecert.SelfSigned(c) {
-		return "itself (self-signed; macOS will not trust code signed with it)"
-	}
-	return "a CA that is not Apple's (macOS will not trust code signed with it)"
-}
-
-func publickey0Usable(c *x509.Certificate) string {
-	k, ok := c.PublicKey.(*rsa.PublicKey)
-	if !ok {
-		return "no (publickey0 needs an RSA key; use a shared secret)"
-	}
-	if bits := k.N.BitLen(); bits < handshake.MinRSABits || bits > handshake.MaxRSABits {
-		return fmt.Sprintf("no (RSA-%d; publickey0 needs RSA-%d to RSA-%d)", bits, handshake.MinRSABits, handshake.MaxRSABits)
-	}
-	return "yes"
 }

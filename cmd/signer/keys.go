@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"os"
 
 	"github.com/farsign/farsign/internal/cli"
@@ -71,7 +69,7 @@ func (f *keyFlags) check() error {
 func (f *keyFlags) load(ctx context.Context) (keysource.Key, error) {
 	switch {
 	case f.p12File != "":
-		id, err := loadP12(ctx, f.p12File, f.p12Password, f.p12PasswordFile)
+		id, err := keyfile.OpenP12(ctx, f.p12File, keyfile.P12Password{Value: f.p12Password, File: f.p12PasswordFile})
 		if err != nil {
 			return nil, err
 		}
@@ -90,33 +88,4 @@ func (f *keyFlags) load(ctx context.Context) (keysource.Key, error) {
 		})
 	}
 	return nil, cli.Usagef("no signing key given")
-}
-
-// loadP12 opens a p12 file. Without a password flag it tries the empty
-// password (common for exported test identities), then asks on the terminal.
-func loadP12(ctx context.Context, path, password, passwordFile string) (keyfile.Identity, error) {
-	switch {
-	case password != "":
-		return keyfile.LoadP12(path, []byte(password))
-	case passwordFile != "":
-		pw, err := readSecretFile(passwordFile)
-		if err != nil {
-			return keyfile.Identity{}, fmt.Errorf("reading --p12-password-file: %w", err)
-		}
-		defer clear(pw)
-		return keyfile.LoadP12(path, pw)
-	}
-	id, err := keyfile.LoadP12(path, nil)
-	if !errors.Is(err, keyfile.ErrWrongPassword) {
-		return id, err
-	}
-	pw, perr := promptSecret(ctx, fmt.Sprintf("Password for %s: ", path))
-	if perr != nil {
-		if ctx.Err() != nil {
-			return keyfile.Identity{}, ctx.Err()
-		}
-		return keyfile.Identity{}, fmt.Errorf("%s is password-protected and %v to ask for it on: use --p12-password-file FILE", path, perr)
-	}
-	defer clear(pw)
-	return keyfile.LoadP12(path, pw)
 }

@@ -361,7 +361,7 @@ func (k *Key) login(v pinVerifier) error {
 	}
 	prompt := k.opts.PINPrompt
 	if prompt == nil {
-		prompt = TerminalPrompt(k.opts.notice())
+		prompt = TerminalPrompt()
 	}
 	for {
 		retries := -1

@@ -24,11 +24,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/farsign/farsign/internal/ttyprompt"
 	"io"
 	"os"
 	"strings"
-
-	"golang.org/x/term"
 )
 
 // Slot is a PIV key reference.
@@ -177,7 +176,7 @@ type Options struct {
 	Serial uint32
 	// PINPrompt asks the user for the PIN; retries is the number of attempts left
 	// before the PIN blocks, or -1 when the card does not say. Nil means
-	// TerminalPrompt(os.Stderr).
+	// TerminalPrompt().
 	PINPrompt func(ctx context.Context, retries int) (string, error)
 	// PINEnv names an environment variable holding the PIN. Only the user can set
 	// it (--smartcard-pin-env); when set, the PIN is never prompted for, and a
@@ -265,55 +264,28 @@ type KeyInfo struct {
 }
 
 // TerminalPrompt returns a PINPrompt that reads the PIN from the controlling
-// terminal without echo, writing the question to w. It uses /dev/tty rather than
-// stdin so a join string can still be piped in. With no terminal it fails and
-// points at --smartcard-pin-env.
-func TerminalPrompt(w io.Writer) func(ctx context.Context, retries int) (string, error) {
+// terminal without echo (see internal/ttyprompt), so a join string can still be
+// piped in. The question names the attempts left when the card has reported them.
+// With no terminal it fails and points at --smartcard-pin-env.
+func TerminalPrompt() func(ctx context.Context, retries int) (string, error) {
 	return func(ctx context.Context, retries int) (string, error) {
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if err != nil {
-			if term.IsTerminal(int(os.Stdin.Fd())) {
-				tty = os.Stdin
-			} else {
-				return "", errors.New("the smart card needs its PIN and there is no terminal to ask on: name an environment variable holding it with --smartcard-pin-env")
-			}
-		} else {
-			defer tty.Close()
-		}
+		question := "Smart card PIN: "
 		switch {
 		case retries == 1:
-			fmt.Fprint(w, "Smart card PIN (LAST attempt before the PIN blocks): ")
+			question = "Smart card PIN (LAST attempt before the PIN blocks): "
 		case retries > 1:
-			fmt.Fprintf(w, "Smart card PIN (%d attempts left): ", retries)
-		default:
-			fmt.Fprint(w, "Smart card PIN: ")
+			question = fmt.Sprintf("Smart card PIN (%d attempts left): ", retries)
 		}
-		fd := int(tty.Fd())
-		saved, err := term.GetState(fd)
-		if err != nil {
+		pin, err := ttyprompt.ReadSecret(ctx, question)
+		switch {
+		case errors.Is(err, ttyprompt.ErrNoTerminal):
+			return "", errors.New("the smart card needs its PIN and there is no terminal to ask on: name an environment variable holding it with --smartcard-pin-env")
+		case err != nil && ctx.Err() != nil:
+			return "", ctx.Err()
+		case err != nil:
 			return "", fmt.Errorf("reading the PIN: %w", err)
 		}
-		type result struct {
-			pin []byte
-			err error
-		}
-		ch := make(chan result, 1)
-		go func() {
-			b, err := term.ReadPassword(fd)
-			ch <- result{b, err}
-		}()
-		select {
-		case r := <-ch:
-			fmt.Fprintln(w)
-			if r.err != nil {
-				return "", fmt.Errorf("reading the PIN: %w", r.err)
-			}
-			return string(r.pin), nil
-		case <-ctx.Done():
-			// Interrupted: put echo back before the program exits.
-			term.Restore(fd, saved)
-			fmt.Fprintln(w)
-			return "", ctx.Err()
-		}
+		defer clear(pin)
+		return string(pin), nil
 	}
 }

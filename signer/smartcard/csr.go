@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/farsign/farsign/signer/certinfo"
 	"os"
 
 	"github.com/farsign/farsign/internal/cli"
@@ -96,7 +97,7 @@ func csrCommand() *cli.Command {
 					signer = id.Signer
 				}
 				if k, ok := signer.Public().(*rsa.PublicKey); !ok || k.N.BitLen() != 2048 {
-					fmt.Fprintf(os.Stderr, "warning: the key is %s; Apple's portal only accepts RSA-2048 CSRs\n", keyDescription(signer.Public()))
+					fmt.Fprintf(os.Stderr, "warning: the key is %s; Apple's portal only accepts RSA-2048 CSRs\n", certinfo.KeyDescription(signer.Public()))
 				}
 				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: commonName}}, signer)
 				if err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/farsign/farsign/signer/certinfo"
 	"math/big"
 	"os"
 	"strings"
@@ -133,7 +134,7 @@ func generateKeyCommand() *cli.Command {
 					return fmt.Errorf("the new key is in slot %s, but its certificate could not be stored (%w); run the command again with --force, or import a certificate for it with smartcard-import --existing-key", slot, err)
 				}
 				fmt.Printf("Generated a %s key in slot %s of smart card %d (PIN policy %s, touch policy %s) and stored a self-signed certificate for it:\n", alg, slot, dev.Serial(), pp, tp)
-				describeCertificate(os.Stdout, "    ", cert)
+				certinfo.Describe(os.Stdout, "    ", cert, nil)
 				fmt.Fprintf(os.Stderr, "Next: `signer generate-certificate-signing-request --smartcard-slot %s --csr-pem-path csr.pem` to request an Apple certificate for this key, or use the slot as it is with `signer remote-sign --smartcard-slot %s`.\n", slot, slot)
 				return nil
 			}
@@ -154,7 +155,7 @@ func obtainPIN(ctx context.Context, dev *piv.Device, envName string) (string, er
 		}
 		return pin, nil
 	}
-	prompt := piv.TerminalPrompt(os.Stderr)
+	prompt := piv.TerminalPrompt()
 	for {
 		retries := dev.PINRetries()
 		if retries == 0 {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"github.com/farsign/farsign/signer/certinfo"
 	"os"
 	"strings"
 
@@ -129,7 +130,7 @@ func importCommand() *cli.Command {
 					what = "private key and certificate"
 				}
 				fmt.Printf("Importing the %s into slot %s of smart card %d:\n", what, slot, dev.Serial())
-				describeCertificate(os.Stdout, "    ", leaf)
+				certinfo.Describe(os.Stdout, "    ", leaf, nil)
 				if dryRun {
 					fmt.Println("Dry run: the card was not changed.")
 					return nil
@@ -167,7 +168,7 @@ func checkMatchesSlot(cert *x509.Certificate, info piv.SlotInfo, serial uint32) 
 	}
 	type equaler interface{ Equal(crypto.PublicKey) bool }
 	if e, ok := pub.(equaler); !ok || !e.Equal(cert.PublicKey) {
-		return fmt.Errorf("the certificate's public key (%s) is not the key in slot %s of smart card %d (%s): was it issued for another key or slot?", keyDescription(cert.PublicKey), info.Slot, serial, keyDescription(pub))
+		return fmt.Errorf("the certificate's public key (%s) is not the key in slot %s of smart card %d (%s): was it issued for another key or slot?", certinfo.KeyDescription(cert.PublicKey), info.Slot, serial, certinfo.KeyDescription(pub))
 	}
 	return nil
 }

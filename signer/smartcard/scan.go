@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/farsign/farsign/signer/certinfo"
 	"io"
 	"os"
 
@@ -74,11 +75,11 @@ func printDevice(w io.Writer, n int, d piv.DeviceInfo) {
 			fmt.Fprintf(w, "    certificate unreadable: %v\n", s.CertificateErr)
 		}
 		if s.Certificate != nil {
-			describeCertificate(w, "    ", s.Certificate)
+			certinfo.Describe(w, "    ", s.Certificate, nil)
 		} else if s.Key != nil && s.Key.Public != nil {
 			fmt.Fprintf(w, "    no certificate; public key:\n")
 			if spki, err := marshalPublicKey(s.Key.Public); err == nil {
-				writePublicKeyPEM(w, "    ", spki)
+				certinfo.WritePublicKeyPEM(w, "    ", spki)
 			}
 		}
 	}

@@ -17,9 +17,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-
-	"golang.org/x/term"
 
 	"github.com/farsign/farsign/internal/cli"
 	"github.com/farsign/farsign/internal/keyfile"
@@ -151,7 +148,7 @@ func (f *fileFlags) check() error {
 // identity loads a key with its certificate from --p12-file or --pem-source.
 func (f *fileFlags) identity(ctx context.Context) (keyfile.Identity, error) {
 	if f.p12File != "" {
-		return loadP12(ctx, f.p12File, f.p12Password, f.p12PasswordFile)
+		return keyfile.OpenP12(ctx, f.p12File, keyfile.P12Password{Value: f.p12Password, File: f.p12PasswordFile})
 	}
 	return keyfile.LoadPEM(f.pemSources...)
 }
@@ -178,79 +175,6 @@ func (f *fileFlags) certificates(ctx context.Context) ([]*x509.Certificate, erro
 		return nil, errors.New("no certificate found")
 	}
 	return out, nil
-}
-
-// loadP12 opens a p12 file: with the password from the flag or file, else the
-// empty password, else a prompt on the terminal.
-func loadP12(ctx context.Context, path, password, passwordFile string) (keyfile.Identity, error) {
-	switch {
-	case password != "":
-		return keyfile.LoadP12(path, []byte(password))
-	case passwordFile != "":
-		pw, err := readSecretFile(passwordFile)
-		if err != nil {
-			return keyfile.Identity{}, fmt.Errorf("--p12-password-file: %w", err)
-		}
-		defer clear(pw)
-		return keyfile.LoadP12(path, pw)
-	}
-	id, err := keyfile.LoadP12(path, nil)
-	if !errors.Is(err, keyfile.ErrWrongPassword) {
-		return id, err
-	}
-	pw, err := promptSecret(ctx, fmt.Sprintf("Password for %s: ", path))
-	if err != nil {
-		return keyfile.Identity{}, fmt.Errorf("%s is password-protected: %w (or use --p12-password-file FILE)", path, err)
-	}
-	defer clear(pw)
-	return keyfile.LoadP12(path, pw)
-}
-
-func readSecretFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	clear(b)
-	line = strings.TrimRight(line, "\r")
-	if line == "" {
-		return nil, fmt.Errorf("%s: the first line is empty", path)
-	}
-	return []byte(line), nil
-}
-
-// promptSecret reads a secret from the terminal without echo.
-func promptSecret(ctx context.Context, question string) ([]byte, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return nil, errors.New("no terminal to ask on")
-	}
-	defer tty.Close()
-	fd := int(tty.Fd())
-	saved, err := term.GetState(fd)
-	if err != nil {
-		return nil, errors.New("no terminal to ask on")
-	}
-	fmt.Fprint(os.Stderr, question)
-	type result struct {
-		b   []byte
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		b, err := term.ReadPassword(fd)
-		ch <- result{b, err}
-	}()
-	select {
-	case r := <-ch:
-		fmt.Fprintln(os.Stderr)
-		return r.b, r.err
-	case <-ctx.Done():
-		term.Restore(fd, saved)
-		fmt.Fprintln(os.Stderr)
-		return nil, ctx.Err()
-	}
 }
 
 // writeAtomic writes data to path through a temporary file in the same folder
