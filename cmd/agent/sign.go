@@ -6,9 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/farsign/farsign/agent/codesign/entitlements"
 	"github.com/farsign/farsign/agent/codesign/requirement"
 	"github.com/farsign/farsign/agent/macho"
+	"github.com/farsign/farsign/agent/remote"
 	"github.com/farsign/farsign/internal/cli"
 	"github.com/farsign/farsign/internal/keyfile"
 )
@@ -36,6 +39,16 @@ ID and Apple Development/Distribution certificates get Apple's own rules, any
 other certificate is pinned by its hash. farsign knows the Developer ID CA and
 Apple Root CA; for certificates from Apple's other CAs (WWDR, Developer ID G2),
 include the CA certificate in the key file or give it with --chain-certificate.
+
+With --remote-public-key(-pem-file) or --remote-shared-secret(-env) the key
+stays with a person (or a YubiKey) elsewhere, who runs "signer remote-sign".
+The agent opens a session on a relay, prints the join string for them (and
+adds it to the GitHub Actions step summary), waits for them to join and
+learns their certificate. It then does all the signing work here and asks
+the signer for one signature per architecture, verifying each before use;
+the time-stamp is requested here, over the returned signature. One session
+serves the whole command; it ends with a goodbye on success, failure or
+Ctrl-C. Only end-to-end encrypted messages pass through the relay.
 
 Re-signing keeps what the existing signature says unless told otherwise: the
 identifier, code signature flags, hardened runtime version and entitlements.
@@ -56,6 +69,16 @@ Examples:
   # Key and certificate in PEM files; a reproducible signature without a TSA.
   agent sign --pem-source key.pem --pem-source cert.pem \
       --timestamp-url none --signing-time 2024-01-01T00:00:00Z mytool
+
+  # Remote signing, publickey0: the join string is encrypted to the signer's
+  # RSA key (a certificate or PUBLIC KEY PEM), so only that key can join.
+  agent sign --remote-public-key-pem-file signer.crt ./mytool ./mytool.signed
+
+  # Remote signing, sharedsecret0, on your own relay; the join string is also
+  # written to a file for a script to pass on.
+  export SIGNING_SECRET='correct horse battery staple'
+  agent sign --remote-shared-secret-env SIGNING_SECRET \
+      --remote-signing-url wss://relay.example.com/ --join-string-file join.txt ./mytool
 
   # State the designated requirement instead of deriving it.
   agent sign --pem-source id.pem \
@@ -83,6 +106,8 @@ type signFlags struct {
 	infoPlistPath     string
 	codeResourcesPath string
 	quiet             bool
+
+	remote remoteFlags
 }
 
 // secretFlag is a string flag that remembers whether it was given (an empty
@@ -98,7 +123,7 @@ func (s *secretFlag) Set(v string) error { s.value, s.set = v, true; return nil 
 func signCommand(std *streams) *cli.Command {
 	return &cli.Command{
 		Name:      "sign",
-		Summary:   "sign a Mach-O binary (ad hoc, or with a p12/PEM key)",
+		Summary:   "sign a Mach-O binary (ad hoc, with a p12/PEM key, or through a remote signer)",
 		UsageLine: "[flags] INPUT [OUTPUT]",
 		Help:      signHelp,
 		Setup: func(fs *flag.FlagSet) func(context.Context, []string) error {
@@ -126,7 +151,8 @@ func signCommand(std *streams) *cli.Command {
 			fs.StringVar(&f.infoPlistPath, "info-plist-file", "", "alias of --info-plist-path (`file`)")
 			fs.StringVar(&f.codeResourcesPath, "code-resources-path", "", "_CodeSignature/CodeResources `file` whose hash to bind in special slot 3")
 			fs.StringVar(&f.codeResourcesPath, "code-resources-file", "", "alias of --code-resources-path (`file`)")
-			fs.BoolVar(&f.quiet, "quiet", false, "print only errors")
+			fs.BoolVar(&f.quiet, "quiet", false, "print only errors (and, when signing remotely, what the signer needs to join)")
+			f.remote.register(fs)
 			return func(ctx context.Context, args []string) error {
 				if len(args) < 1 || len(args) > 2 {
 					return cli.Usagef("want INPUT and an optional OUTPUT, got %d arguments", len(args))
@@ -142,50 +168,125 @@ func (f *signFlags) run(ctx context.Context, std *streams, args []string) error 
 	if len(args) == 2 {
 		out = args[1]
 	}
-	opts, err := f.options(ctx, std)
+	rcfg, err := f.remote.config(std.err)
 	if err != nil {
 		return err
 	}
-	if !f.quiet {
-		opts.Log = func(format string, a ...any) { fmt.Fprintf(std.err, "  "+format+"\n", a...) }
-		mode := "ad hoc"
-		if opts.Identity != nil {
-			mode = fmt.Sprintf("with %q", opts.Identity.Certificate.Subject.CommonName)
-		}
-		fmt.Fprintf(std.err, "signing %s %s\n", in, mode)
+	if rcfg != nil && (f.p12File != "" || len(f.pemSources) > 0) {
+		return cli.Usagef("sign with a local key (--p12-file, --pem-source) or a remote signer (--remote-...), not both")
 	}
+	opts, err := f.options(ctx, std, rcfg != nil)
+	if err != nil {
+		return err
+	}
+	logf := func(string, ...any) {}
+	if !f.quiet {
+		logf = func(format string, a ...any) { fmt.Fprintf(std.err, format+"\n", a...) }
+		opts.Log = func(format string, a ...any) { logf("  "+format, a...) }
+	}
+
+	var rs *remoteSession
+	if rcfg != nil {
+		// Check the input before a person is asked to join a session for it.
+		slices, err := sliceNames(in)
+		if err != nil {
+			return err
+		}
+		if st, err := os.Stat(out); err == nil && st.IsDir() {
+			return fmt.Errorf("output %s is a directory", out)
+		}
+		// The session's own lines (the join instructions above all) are
+		// printed even with --quiet: without them nobody can join.
+		progress := io.Writer(std.err)
+		if f.quiet {
+			progress = io.Discard
+		}
+		rs, err = startRemote(ctx, rcfg, f.remote.joinStringFile, filepath.Base(in), slices, progress)
+		if err != nil {
+			return err
+		}
+		if opts.Identity, err = rs.identity(f.chainFiles); err != nil {
+			rs.signer.Abort(remote.ReasonFailed)
+			return err
+		}
+		logf("remote signer ready after %.3fs; %d signature(s) to make", rs.ready.Seconds(), len(slices))
+	}
+
+	mode := "ad hoc"
+	if opts.Identity != nil {
+		mode = fmt.Sprintf("with %q", opts.Identity.Certificate.Subject.CommonName)
+		if rs != nil {
+			mode += " (remote signer)"
+		}
+	}
+	logf("signing %s %s", in, mode)
 	start := time.Now()
 	res, err := codesign.SignFile(ctx, in, out, opts)
 	if err != nil {
+		if rs != nil {
+			// After an interrupt the session already said goodbye with
+			// that reason; this is then a no-op.
+			rs.signer.Abort(remote.ReasonFailed)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted; %s was not written (%v)", out, err)
+		}
 		return err
 	}
-	if !f.quiet {
-		for _, s := range res.Slices {
-			if s.Skipped {
-				fmt.Fprintf(std.err, "  %s: not a Mach-O, copied unsigned\n", s.Arch)
-				continue
-			}
-			team := ""
-			if s.TeamID != "" {
-				team = ", team " + s.TeamID
-			}
-			fmt.Fprintf(std.err, "  %s: identifier %s%s, flags [%s], cdhash %x, signature %d of %d bytes\n",
-				s.Arch, s.Identifier, team, strings.Join(blob.FlagNames(s.Flags), ","), s.CDHash(), s.SignatureSize, s.Reserved)
+	if rs != nil {
+		if err := rs.signer.Close(); err != nil {
+			// The output is complete and valid; only the goodbye failed.
+			fmt.Fprintf(std.err, "warning: %v\n", err)
 		}
-		fmt.Fprintf(std.err, "wrote %s (%d bytes) in %.2fs\n", out, res.Size, time.Since(start).Seconds())
 	}
+	for _, s := range res.Slices {
+		if s.Skipped {
+			logf("  %s: not a Mach-O, copied unsigned", s.Arch)
+			continue
+		}
+		team := ""
+		if s.TeamID != "" {
+			team = ", team " + s.TeamID
+		}
+		logf("  %s: identifier %s%s, flags [%s], cdhash %x, signature %d of %d bytes",
+			s.Arch, s.Identifier, team, strings.Join(blob.FlagNames(s.Flags), ","), s.CDHash(), s.SignatureSize, s.Reserved)
+	}
+	took := time.Since(start)
+	if rs != nil {
+		n, waited := rs.prog.stats()
+		logf("wrote %s (%d bytes) in %.3fs, %.3fs of it waiting for the remote signer's %d signature(s)",
+			out, res.Size, took.Seconds(), waited.Seconds(), n)
+		return nil
+	}
+	logf("wrote %s (%d bytes) in %.2fs", out, res.Size, took.Seconds())
 	return nil
 }
 
 // options turns the flags into engine options, reading every file up front so
 // that a typo fails before any work is done.
-func (f *signFlags) options(ctx context.Context, std *streams) (codesign.Options, error) {
+//
+// remoteKey says the key is a remote signer's (the identity then comes later,
+// once the signer has joined).
+func (f *signFlags) options(ctx context.Context, std *streams, remoteKey bool) (codesign.Options, error) {
 	var opts codesign.Options
-	id, err := f.identity(std)
-	if err != nil {
-		return opts, err
+	var id *codesign.Identity
+	var err error
+	if !remoteKey {
+		if id, err = f.identity(std); err != nil {
+			return opts, err
+		}
+		opts.Identity = id
+	} else {
+		if f.p12Password.set || f.p12PasswordFile != "" || f.p12PasswordEnv != "" {
+			return opts, cli.Usagef("a p12 password was given without --p12-file")
+		}
+		// Read the chain now so that a typo fails before a session exists.
+		for _, p := range f.chainFiles {
+			if _, err := keyfile.ReadCertificates(p); err != nil {
+				return opts, err
+			}
+		}
 	}
-	opts.Identity = id
 
 	for _, d := range f.digests {
 		h, err := blob.ParseHashType(d)
@@ -264,7 +365,7 @@ func (f *signFlags) options(ctx context.Context, std *streams) (codesign.Options
 		}
 		opts.SigningTime = t
 	}
-	if id != nil && f.timestampURL != "none" && f.timestampURL != "" {
+	if (id != nil || remoteKey) && f.timestampURL != "none" && f.timestampURL != "" {
 		u, err := url.Parse(f.timestampURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return opts, cli.Usagef("--timestamp-url: %q is not an http(s) URL (or \"none\")", f.timestampURL)
@@ -294,7 +395,7 @@ func parseRequirementsFile(b []byte) (*requirement.Set, error) {
 func (f *signFlags) identity(std *streams) (*codesign.Identity, error) {
 	if f.p12File == "" && len(f.pemSources) == 0 {
 		if len(f.chainFiles) > 0 {
-			return nil, cli.Usagef("--chain-certificate needs a signing key (--p12-file or --pem-source)")
+			return nil, cli.Usagef("--chain-certificate needs a signing key (--p12-file, --pem-source or a remote signer)")
 		}
 		if f.p12Password.set || f.p12PasswordFile != "" || f.p12PasswordEnv != "" {
 			return nil, cli.Usagef("a p12 password was given without --p12-file")

@@ -64,6 +64,7 @@ func startRelay(t *testing.T) string {
 	cmd := exec.Command(relayBinary(t), "serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +146,7 @@ func startSigner(t *testing.T, join string, env []string, args ...string) *signe
 	cmd.Env = append(os.Environ(), env...)
 	p := &signerProc{cmd: cmd, stderr: &syncWriter{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,7 @@ func startTerminal(t *testing.T, env []string, argv ...string) *terminal {
 		t.Fatal(err)
 	}
 	term.in = in
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

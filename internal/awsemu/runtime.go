@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/farsign/farsign/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -200,6 +201,7 @@ func (r *Runtime) spawn(env []string) (*exec.Cmd, io.Reader, error) {
 	}
 	cmd.Stderr = cmd.Stdout
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}

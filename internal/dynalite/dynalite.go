@@ -87,6 +87,7 @@ func start(node, script string) (*Server, error) {
 	cmd.Stderr = tail
 	// Own process group, so a stop reaches node's children too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start: %w", err)
 	}

@@ -80,6 +80,7 @@ func Start(t testing.TB, role byte, password, idA, idB []byte) (*Peer, []byte) {
 	}
 	p := &Peer{t: t, cmd: cmd, cancel: cancel, stdin: stdin, lines: bufio.NewScanner(stdout), stderr: new(bytes.Buffer)}
 	cmd.Stderr = p.stderr
+	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
