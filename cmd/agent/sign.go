@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/farsign/farsign/agent/cms"
 	"github.com/farsign/farsign/agent/codesign"
@@ -272,7 +269,7 @@ func (f *signFlags) options(ctx context.Context, std *streams, remoteKey bool) (
 	var id *codesign.Identity
 	var err error
 	if !remoteKey {
-		if id, err = f.identity(std); err != nil {
+		if id, err = f.identity(ctx); err != nil {
 			return opts, err
 		}
 		opts.Identity = id
@@ -392,7 +389,7 @@ func parseRequirementsFile(b []byte) (*requirement.Set, error) {
 }
 
 // identity loads the signing identity, or returns nil for ad-hoc signing.
-func (f *signFlags) identity(std *streams) (*codesign.Identity, error) {
+func (f *signFlags) identity(ctx context.Context) (*codesign.Identity, error) {
 	if f.p12File == "" && len(f.pemSources) == 0 {
 		if len(f.chainFiles) > 0 {
 			return nil, cli.Usagef("--chain-certificate needs a signing key (--p12-file, --pem-source or a remote signer)")
@@ -404,12 +401,8 @@ func (f *signFlags) identity(std *streams) (*codesign.Identity, error) {
 	}
 	var id keyfile.Identity
 	if f.p12File != "" {
-		pw, err := f.password(std)
-		if err != nil {
-			return nil, err
-		}
-		id, err = keyfile.LoadP12(f.p12File, pw)
-		clear(pw)
+		var err error
+		id, err = keyfile.OpenP12(ctx, f.p12File, keyfile.P12Password{Value: f.p12Password.value, File: f.p12PasswordFile, Env: f.p12PasswordEnv})
 		if err != nil {
 			return nil, err
 		}
@@ -434,45 +427,6 @@ func (f *signFlags) identity(std *streams) (*codesign.Identity, error) {
 		id.Chain = append(id.Chain, certs...)
 	}
 	return &codesign.Identity{Signer: id.Signer, Certificate: id.Certificate, Chain: id.Chain}, nil
-}
-
-// password finds the p12 password: a flag, a file, an environment variable, or
-// a prompt when a terminal is attached.
-func (f *signFlags) password(std *streams) ([]byte, error) {
-	n := 0
-	for _, set := range []bool{f.p12Password.set, f.p12PasswordFile != "", f.p12PasswordEnv != ""} {
-		if set {
-			n++
-		}
-	}
-	if n > 1 {
-		return nil, cli.Usagef("give only one of --p12-password, --p12-password-file and --p12-password-env")
-	}
-	switch {
-	case f.p12Password.set:
-		return []byte(f.p12Password.value), nil
-	case f.p12PasswordFile != "":
-		b, err := readBounded(f.p12PasswordFile, 4096)
-		if err != nil {
-			return nil, err
-		}
-		line, _, _ := bytes.Cut(b, []byte("\n"))
-		return bytes.TrimSuffix(line, []byte("\r")), nil
-	case f.p12PasswordEnv != "":
-		v, ok := os.LookupEnv(f.p12PasswordEnv)
-		if !ok {
-			return nil, fmt.Errorf("--p12-password-env: environment variable %s is not set", f.p12PasswordEnv)
-		}
-		return []byte(v), nil
-	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
-		return nil, errors.New("the p12 file needs a password: give --p12-password-file or --p12-password-env (no terminal to prompt on)")
-	}
-	fmt.Fprintf(std.err, "password for %s: ", f.p12File)
-	pw, err := term.ReadPassword(fd)
-	fmt.Fprintln(std.err)
-	return pw, err
 }
 
 // readBounded reads a small input file, refusing anything larger than max.

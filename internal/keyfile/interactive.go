@@ -4,22 +4,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/farsign/farsign/internal/ttyprompt"
 )
 
-// P12Password says where a p12 file's password comes from, in the order the
-// commands' flags offer it: the value itself (--p12-password, visible in the process
-// list, so discouraged), a file (--p12-password-file), or, when neither is given, the
-// empty password and then a no-echo prompt on the terminal.
+// P12Password says where a p12 file's password comes from, as the commands' flags
+// offer it: the value itself (--p12-password, visible in the process list, so
+// discouraged), a file (--p12-password-file), or an environment variable the user
+// names (--p12-password-env). At most one may be set. When none is, the empty
+// password is tried and then a no-echo prompt on the terminal.
 type P12Password struct {
 	Value string
 	File  string
+	Env   string
 }
 
 // OpenP12 loads a p12 identity, obtaining its password as P12Password describes.
 func OpenP12(ctx context.Context, path string, pw P12Password) (Identity, error) {
+	n := 0
+	for _, set := range []bool{pw.Value != "", pw.File != "", pw.Env != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return Identity{}, errors.New("give only one of --p12-password, --p12-password-file and --p12-password-env")
+	}
 	switch {
+	case pw.Env != "":
+		v, ok := os.LookupEnv(pw.Env)
+		if !ok {
+			return Identity{}, fmt.Errorf("--p12-password-env: environment variable %s is not set", pw.Env)
+		}
+		return LoadP12(path, []byte(v))
 	case pw.Value != "":
 		return LoadP12(path, []byte(pw.Value))
 	case pw.File != "":

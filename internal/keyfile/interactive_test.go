@@ -40,6 +40,7 @@ func TestOpenP12PasswordSources(t *testing.T) {
 	os.Stdin, os.Stderr = devnull, devnull
 	defer func() { os.Stdin, os.Stderr = savedIn, savedErr }()
 
+	t.Setenv("FARSIGN_TEST_P12_PW", "s3cret")
 	ctx := context.Background()
 	for _, c := range []struct {
 		name string
@@ -49,6 +50,9 @@ func TestOpenP12PasswordSources(t *testing.T) {
 	}{
 		{"value", locked, P12Password{Value: "s3cret"}, ""},
 		{"file", locked, P12Password{File: pwFile}, ""},
+		{"env", locked, P12Password{Env: "FARSIGN_TEST_P12_PW"}, ""},
+		{"env unset", locked, P12Password{Env: "FARSIGN_TEST_UNSET"}, "FARSIGN_TEST_UNSET is not set"},
+		{"two sources", locked, P12Password{Value: "s3cret", File: pwFile}, "give only one of"},
 		{"empty password tried first", open, P12Password{}, ""},
 		{"wrong value", locked, P12Password{Value: "nope"}, "wrong password"},
 		{"wrong file", locked, P12Password{File: badFile}, "wrong password"},
