@@ -7,11 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"github.com/farsign/farsign/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -140,33 +140,14 @@ func TestRemoteFlags(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader in
-// different goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // agentRun is `agent sign ...` running in this process.
 type agentRun struct {
-	stderr *lockedBuffer
+	stderr *testenv.Buffer
 	done   chan int
 }
 
 func startAgent(ctx context.Context, args ...string) *agentRun {
-	a := &agentRun{stderr: &lockedBuffer{}, done: make(chan int, 1)}
+	a := &agentRun{stderr: &testenv.Buffer{}, done: make(chan int, 1)}
 	go func() { a.done <- newApp(&bytes.Buffer{}, a.stderr).Run(ctx, append([]string{"sign"}, args...)) }()
 	return a
 }
@@ -241,7 +222,7 @@ func TestSignRemote(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer key.Close()
-			slog := &lockedBuffer{}
+			slog := &testenv.Buffer{}
 			res, err := session.Run(context.Background(), js, session.Config{Key: key, SharedSecret: secret, RelayURL: relayURL, Log: slog})
 			if err != nil {
 				t.Fatalf("signer: %v\n%s\nagent:\n%s", err, slog, a.stderr)

@@ -109,25 +109,8 @@ func identity(t *testing.T, alg applecert.KeyAlgorithm, name string) (path strin
 // signerProc is a running `signer remote-sign`.
 type signerProc struct {
 	cmd    *exec.Cmd
-	stderr *syncWriter
+	stderr *testenv.Buffer
 	done   chan error
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // startSigner writes the join string to a file and runs signer remote-sign
@@ -144,7 +127,7 @@ func startSigner(t *testing.T, join string, env []string, args ...string) *signe
 	}
 	cmd := exec.Command(bin, append([]string{"remote-sign", "--sjs-path", path}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	p := &signerProc{cmd: cmd, stderr: &syncWriter{}, done: make(chan error, 1)}
+	p := &signerProc{cmd: cmd, stderr: &testenv.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	testenv.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
@@ -181,7 +164,7 @@ func (p *signerProc) lastLine() string {
 	return lines[len(lines)-1]
 }
 
-func initiatorConfig(relayURL string, log *syncWriter) remote.Config {
+func initiatorConfig(relayURL string, log *testenv.Buffer) remote.Config {
 	return remote.Config{RelayURL: relayURL, Log: log, StepSummary: "-", JoinTimeout: 30 * time.Second, ResponseTimeout: 30 * time.Second}
 }
 
@@ -201,7 +184,7 @@ func TestEndToEnd(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keyPath, id := identity(t, tc.alg, "E2E "+tc.name)
-			ilog := &syncWriter{}
+			ilog := &testenv.Buffer{}
 			cfg := initiatorConfig(relayURL, ilog)
 			var env, args []string
 			if tc.scheme == "publickey0" {
@@ -263,7 +246,7 @@ func TestEndToEnd(t *testing.T) {
 func TestEndToEndWrongSecret(t *testing.T) {
 	relayURL := startRelay(t)
 	keyPath, _ := identity(t, applecert.ECDSAP256, "wrong secret")
-	cfg := initiatorConfig(relayURL, &syncWriter{})
+	cfg := initiatorConfig(relayURL, &testenv.Buffer{})
 	cfg.SharedSecret = []byte("the right secret")
 	sess, err := remote.Start(context.Background(), cfg)
 	if err != nil {
@@ -294,7 +277,7 @@ func TestEndToEndWrongKey(t *testing.T) {
 	relayURL := startRelay(t)
 	keyPath, _ := identity(t, applecert.RSA2048, "holder")
 	_, other := identity(t, applecert.RSA2048, "someone else")
-	cfg := initiatorConfig(relayURL, &syncWriter{})
+	cfg := initiatorConfig(relayURL, &testenv.Buffer{})
 	cfg.SignerPublicKey = other.Certificate.RawSubjectPublicKeyInfo
 	cfg.JoinTimeout = 2 * time.Second
 	sess, err := remote.Start(context.Background(), cfg)
@@ -321,7 +304,7 @@ func TestEndToEndWrongKey(t *testing.T) {
 func TestEndToEndSignerKilled(t *testing.T) {
 	relayURL := startRelay(t)
 	keyPath, _ := identity(t, applecert.ECDSAP256, "killed")
-	cfg := initiatorConfig(relayURL, &syncWriter{})
+	cfg := initiatorConfig(relayURL, &testenv.Buffer{})
 	cfg.SharedSecret = []byte("s")
 	cfg.ResponseTimeout = time.Minute // far longer than the test may take
 	sess, err := remote.Start(context.Background(), cfg)
@@ -398,7 +381,7 @@ func TestEndToEndTampering(t *testing.T) {
 				}
 				return tc.act(f, msg)
 			})
-			cfg := initiatorConfig(proxy.URL, &syncWriter{})
+			cfg := initiatorConfig(proxy.URL, &testenv.Buffer{})
 			cfg.SharedSecret = []byte("s")
 			cfg.ResponseTimeout = 3 * time.Second
 			sess, err := remote.Start(context.Background(), cfg)

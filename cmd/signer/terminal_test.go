@@ -26,7 +26,7 @@ type terminal struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	in     io.WriteCloser
-	out    *syncWriter
+	out    *testenv.Buffer
 	exited chan error
 }
 
@@ -39,7 +39,7 @@ func startTerminal(t *testing.T, env []string, argv ...string) *terminal {
 	}
 	cmd := exec.Command(script, "-q", "-e", "-c", strings.Join(quoted, " "), "/dev/null")
 	cmd.Env = append(os.Environ(), env...)
-	term := &terminal{t: t, cmd: cmd, out: &syncWriter{}, exited: make(chan error, 1)}
+	term := &terminal{t: t, cmd: cmd, out: &testenv.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout = term.out
 	cmd.Stderr = term.out
 	in, err := cmd.StdinPipe()
@@ -107,7 +107,7 @@ func TestTerminalPrompts(t *testing.T) {
 	if err := keyfile.WriteP12(p12, keyfile.Identity{Signer: key, Certificate: cert}, []byte("tty secret"), keyfile.P12Modern); err != nil {
 		t.Fatal(err)
 	}
-	cfg := initiatorConfig(relayURL, &syncWriter{})
+	cfg := initiatorConfig(relayURL, &testenv.Buffer{})
 	cfg.SharedSecret = []byte("s")
 	sess, err := remote.Start(context.Background(), cfg)
 	if err != nil {
@@ -167,7 +167,7 @@ func TestTerminalPrompts(t *testing.T) {
 func TestInterruptedSigner(t *testing.T) {
 	relayURL := startRelay(t)
 	keyPath, _ := identity(t, applecert.ECDSAP256, "interrupted")
-	cfg := initiatorConfig(relayURL, &syncWriter{})
+	cfg := initiatorConfig(relayURL, &testenv.Buffer{})
 	cfg.SharedSecret = []byte("s")
 	sess, err := remote.Start(context.Background(), cfg)
 	if err != nil {

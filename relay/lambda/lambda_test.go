@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/farsign/farsign/internal/testenv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,30 +20,12 @@ import (
 	"github.com/farsign/farsign/relay/memstore"
 )
 
-// syncBuffer is a bytes.Buffer safe for the function's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inProcess runs a Function in the test process behind the API Gateway emulation,
 // with the memory store: the adapter's own logic, without building the binary
 // (cmd/relay-lambda's end-to-end test does that).
-func inProcess(t *testing.T, cfg Config) (*Function, *awsemu.Gateway, *syncBuffer) {
+func inProcess(t *testing.T, cfg Config) (*Function, *awsemu.Gateway, *testenv.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	var fn *Function
 	gw := awsemu.StartGateway(t, func(ctx context.Context, payload []byte) ([]byte, error) {
 		var ev events.APIGatewayWebsocketProxyRequest

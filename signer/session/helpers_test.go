@@ -1,12 +1,12 @@
 package session_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha1"
 	"crypto/sha256"
 	"fmt"
+	"github.com/farsign/farsign/internal/testenv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,24 +22,6 @@ import (
 	"github.com/farsign/farsign/signer/keysource"
 	"github.com/farsign/farsign/signer/session"
 )
-
-// syncBuffer is a log both a session goroutine and the test read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var (
 	keyOnce sync.Once
@@ -95,8 +77,8 @@ type pair struct {
 	t         testing.TB
 	ctx       context.Context
 	sess      *remote.Session
-	initLog   *syncBuffer
-	signerLog *syncBuffer
+	initLog   *testenv.Buffer
+	signerLog *testenv.Buffer
 	done      chan result
 }
 
@@ -129,7 +111,7 @@ func start(t testing.TB, o pairOptions) *pair {
 	if o.signerRelay == "" {
 		o.signerRelay = o.relayURL
 	}
-	p := &pair{t: t, ctx: ctx, initLog: &syncBuffer{}, signerLog: &syncBuffer{}, done: make(chan result, 1)}
+	p := &pair{t: t, ctx: ctx, initLog: &testenv.Buffer{}, signerLog: &testenv.Buffer{}, done: make(chan result, 1)}
 	rc := remote.Config{RelayURL: o.relayURL, Log: p.initLog, StepSummary: "-", JoinTimeout: o.joinTimeout, ResponseTimeout: 20 * time.Second}
 	if o.publicKey != nil {
 		rc.SignerPublicKey = o.publicKey.Certificate().RawSubjectPublicKeyInfo

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"errors"
+	"github.com/farsign/farsign/internal/testenv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -290,14 +291,14 @@ func TestInitiatorInterrupted(t *testing.T) {
 	relayURL := relaytest.Start(t, standalone.Config{})
 	ictx, interrupt := context.WithCancel(context.Background())
 	defer interrupt()
-	log := &syncBuffer{}
+	log := &testenv.Buffer{}
 	sess, err := remote.Start(ictx, remote.Config{RelayURL: relayURL, SharedSecret: []byte("s"), Log: log, StepSummary: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	js, _ := sjs.Parse(sess.JoinLine())
 	done := make(chan result, 1)
-	slog := &syncBuffer{}
+	slog := &testenv.Buffer{}
 	go func() {
 		res, err := session.Run(context.Background(), js, session.Config{Key: rsaK, SharedSecret: []byte("s"), RelayURL: relayURL, Log: slog})
 		done <- result{res, err}

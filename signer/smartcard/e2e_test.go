@@ -1,15 +1,14 @@
 package smartcard_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/farsign/farsign/internal/testenv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,23 +21,6 @@ import (
 	"github.com/farsign/farsign/signer/session"
 	"github.com/farsign/farsign/signer/smartcard/smartcardtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestRemoteSigningWithSmartCard is the issue's end-to-end scenario below the
 // command line: a card provisioned by `signer smartcard-generate-key` (key
@@ -57,7 +39,7 @@ func TestRemoteSigningWithSmartCard(t *testing.T) {
 		t.Run(scheme, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			run := func(pin string) (*remote.Session, chan error, *lockedBuffer) {
+			run := func(pin string) (*remote.Session, chan error, *testenv.Buffer) {
 				t.Setenv("E2E_PIN", pin)
 				rc := remote.Config{RelayURL: relayURL, StepSummary: "-", JoinTimeout: 20 * time.Second, ResponseTimeout: 20 * time.Second}
 				secret := []byte("correct horse battery staple")
@@ -74,7 +56,7 @@ func TestRemoteSigningWithSmartCard(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				log := &lockedBuffer{}
+				log := &testenv.Buffer{}
 				done := make(chan error, 1)
 				go func() {
 					key, err := piv.Open(ctx, piv.Options{Slot: "9c", PINEnv: "E2E_PIN", Notice: log})
