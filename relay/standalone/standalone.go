@@ -16,6 +16,12 @@
 //
 // Endpoints: the websocket at "/", "/healthz" (200 "ok", 503 while shutting
 // down) and "/metrics" (Prometheus text).
+//
+// One Server reaches only its own websockets. Several of them behind a load
+// balancer share a Store (relay/dynamostore) and deliver to each other
+// through relay/cluster, which plugs in with Config.ConnID (ids that name
+// the process holding a connection) and Config.Poster (a Poster that routes
+// other processes' connections to them), and serves LocalPoster to them.
 package standalone
 
 import (
@@ -82,6 +88,16 @@ type Config struct {
 	// MaxConnections bounds concurrent websocket connections; more get
 	// HTTP 503.
 	MaxConnections int
+
+	// ConnID mints the id of each new connection (default: 16 random
+	// URL-safe characters). Several processes sharing one Store must mint
+	// ids that say which process holds the connection: relay/cluster's
+	// Node.NewConnID.
+	ConnID func() string
+	// Poster, if set, wraps the server's own Poster, which reaches only this
+	// process's websockets, into the one the core uses: relay/cluster's
+	// Node.Poster routes other processes' connections to them.
+	Poster func(local relay.Poster) relay.Poster
 }
 
 // Server is a standalone relay.
@@ -132,10 +148,16 @@ func New(cfg Config) (*Server, error) {
 		cfg.SendQueue < 1 || cfg.MaxConnections < 1 || cfg.SweepInterval <= 0 {
 		return nil, errors.New("standalone: bad config: timeouts and sizes must be positive, and IdleTimeout longer than PingInterval")
 	}
+	if cfg.ConnID == nil {
+		cfg.ConnID = newConnID
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, conns: make(map[string]*conn)}
 
 	rc := cfg.Relay
 	rc.Poster = poster{s}
+	if cfg.Poster != nil {
+		rc.Poster = cfg.Poster(poster{s})
+	}
 	if rc.Store == nil {
 		rc.Store = memstore.New()
 	}
@@ -191,6 +213,11 @@ func setDefault(d *time.Duration, v time.Duration) {
 // Handler returns the HTTP handler ("/", "/healthz", "/metrics"), for
 // embedding in another server. Serve uses it.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// LocalPoster returns the Poster that reaches this server's own websockets
+// only (the core may use a wider one, see Config.Poster). relay/cluster
+// serves it to the other processes of a cluster.
+func (s *Server) LocalPoster() relay.Poster { return poster{s} }
 
 // Core returns the relay core the server drives.
 func (s *Server) Core() *relay.Handler { return s.core }
@@ -263,7 +290,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade has answered the client.
 	}
-	c := &conn{srv: s, id: newConnID(), ws: ws}
+	c := &conn{srv: s, id: s.cfg.ConnID(), ws: ws}
 	s.mu.Lock()
 	s.conns[c.id] = c
 	s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -650,4 +651,63 @@ func TestRawShapes(t *testing.T) {
 	if !strings.Contains(string(raw), `"payload":{"context":"Yg=="}`) || !strings.Contains(string(raw), `"request_id":null`) {
 		t.Errorf("session-joined to the initiator = %s", raw)
 	}
+}
+
+// tap is a Config.Poster that records which connections the core posted to
+// before passing everything on to the server's own Poster, as relay/cluster's
+// router does for the connections it holds.
+type tap struct {
+	local relay.Poster
+	mu    sync.Mutex
+	posts []string
+}
+
+func (p *tap) Post(ctx context.Context, conn string, msg []byte) error {
+	p.mu.Lock()
+	p.posts = append(p.posts, conn)
+	p.mu.Unlock()
+	return p.local.Post(ctx, conn, msg)
+}
+
+func (p *tap) Close(ctx context.Context, conn string) error { return p.local.Close(ctx, conn) }
+
+func TestConnIDAndPosterHooks(t *testing.T) {
+	var n atomic.Int64
+	tp := &tap{}
+	srv, url := start(t, standalone.Config{
+		ConnID: func() string { return fmt.Sprintf("node-7.conn-%d", n.Add(1)) },
+		Poster: func(local relay.Poster) relay.Poster { tp.local = local; return tp },
+	})
+	a, b := dial(t, url, "a"), dial(t, url, "b")
+	a.send(wire.APICreateSession, wire.CreateSession{SessionID: sid})
+	a.expect(wire.TypeSessionCreated)
+	b.send(wire.APIJoinSession, wire.JoinSession{SessionID: sid})
+	b.expect(wire.TypeSessionJoined)
+	a.expect(wire.TypeSessionJoined)
+
+	tp.mu.Lock()
+	got := strings.Join(tp.posts, " ")
+	tp.mu.Unlock()
+	// Every message went through the wrapper, to ids the hook minted:
+	// a's reply, b's reply, then the push to a.
+	if got != "node-7.conn-1 node-7.conn-2 node-7.conn-1" {
+		t.Errorf("posts through the wrapper: %q", got)
+	}
+
+	// LocalPoster reaches this server's websockets, and nothing else.
+	lp := srv.LocalPoster()
+	if err := lp.Post(t.Context(), "node-7.conn-2", []byte(`{"request_id":null,"type":"peer-message","payload":{"message":"from another process"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if pm, err := b.expect(wire.TypePeerMessage).PeerMessage(); err != nil || pm.Message != "from another process" {
+		t.Errorf("b got %+v, %v", pm, err)
+	}
+	if err := lp.Post(t.Context(), "node-8.conn-1", []byte(`{}`)); !errors.Is(err, relay.ErrGone) {
+		t.Errorf("post to a connection held elsewhere: %v, want ErrGone", err)
+	}
+	if err := lp.Close(t.Context(), "node-7.conn-1"); err != nil {
+		t.Fatal(err)
+	}
+	a.ended()
+	b.expectClosed(relay.ReasonPeerDisconnected)
 }

@@ -1,24 +1,29 @@
 // Command relayload is the relay's load test. It is not part of `go test`:
 // run it by hand (see docs/benchmarks.md for the command and the figures).
 //
-// It starts `relay serve` and a bare gorilla/websocket echo server as two
-// separate processes, so each one's memory can be read from /proc, then:
+// It starts `relay serve`, a bare gorilla/websocket echo server and a
+// forwarder floor (a bare server writing the same two frames per message as
+// the relay, and nothing else) as separate processes, so each one's memory
+// and CPU can be read from /proc, then:
 //
 //  1. holds N relay sessions (2N websocket connections, each session created
 //     and joined) and 2N idle echo connections, and records each server's RSS;
 //     the clients run in several worker processes (-workers), because each
 //     process must fit its sockets under RLIMIT_NOFILE;
-//  2. measures round trips at light load, alternating between the two servers
-//     so that both see the same machine: a relay round trip is a send-message
-//     from one peer until the other peer has the peer-message (one pass client
-//     -> server -> client, like one echo); the sender's ack is then read too;
+//  2. measures round trips at light load on the three servers in turn
+//     (-batch round trips each; 1 by default, so that each server is idle
+//     between messages), each cycling through the same number of
+//     connections: a relay round trip is a send-message from one peer until
+//     the other peer has the peer-message (one pass client -> server ->
+//     client, like one echo); the sender's ack is then read too;
 //  3. drives every session (and every echo connection) at once for a few
 //     exchanges and reports messages/s and round trips under that load;
 //  4. reports each server's peak RSS (VmHWM).
 //
 // Clients and servers share the machine's cores, as they would in any
-// single-box test, so absolute figures are pessimistic; ratios to the echo
-// server measured in the same run are the meaningful numbers.
+// single-box test, so absolute figures are pessimistic; ratios to the
+// baselines measured in the same run are the meaningful numbers
+// (docs/benchmarks.md explains them).
 package main
 
 import (
@@ -49,12 +54,16 @@ var (
 	flagSessions    = flag.Int("sessions", 10000, "relay sessions to hold (2 connections each); the echo server gets as many connections")
 	flagRounds      = flag.Int("rounds", 3000, "round trips measured at light load, per server")
 	flagConcurrency = flag.Int("concurrency", 1, "concurrent clients during the light-load measurement")
+	flagBatch       = flag.Int("batch", 1, "light load: round trips each client makes on one server before the next server's turn (1: servers idle between messages, as at light load; large: back-to-back, caches and threads warm)")
 	flagMessages    = flag.Int("messages", 10, "exchanges per session (and per echo connection pair) in the full-load phase")
 	flagSize        = flag.Int("size", 512, "bytes of the opaque message string in each send-message")
 	flagRelay       = flag.String("relay", "", "relay binary (default: go build ./cmd/relay into a temp dir)")
 	flagDialers     = flag.Int("dialers", 32, "connections each worker opens concurrently while setting up")
 	flagWorkers     = flag.Int("workers", 4, "client processes (each must fit its connections under RLIMIT_NOFILE)")
 	flagEcho        = flag.String("echo-server", "", "internal: run the echo server, writing its URL to this file")
+	flagForwarder   = flag.String("forward-server", "", "internal: run the forwarder baseline, writing its URL to this file")
+	flagFloorURL    = flag.String("floor-url", "", "internal: worker's forwarder URL")
+	flagFloorPairs  = flag.Int("floor-pairs", 500, "forwarder connection pairs; the light-load phase cycles through this many relay sessions, forwarder pairs and echo connections")
 	flagWorker      = flag.Bool("worker", false, "internal: run a client worker (commands on stdin, JSON on stdout)")
 	flagRelayURL    = flag.String("relay-url", "", "internal: worker's relay URL")
 	flagEchoURL     = flag.String("echo-url", "", "internal: worker's echo server URL")
@@ -65,6 +74,10 @@ func main() {
 	flag.Parse()
 	if *flagEcho != "" {
 		runEcho(*flagEcho)
+		return
+	}
+	if *flagForwarder != "" {
+		runForwarder(*flagForwarder, *flagSize)
 		return
 	}
 	if *flagWorker {
@@ -150,12 +163,17 @@ func run() error {
 		return err
 	}
 	defer stop(echoProc)
+	floorProc, floorURL, err := startServer(filepath.Join(tmp, "floor.url"), self, "-forward-server", filepath.Join(tmp, "floor.url"), "-size", strconv.Itoa(*flagSize))
+	if err != nil {
+		return err
+	}
+	defer stop(floorProc)
 	baseRelay, baseEcho := rssKiB(relayProc.Process.Pid, "VmRSS"), rssKiB(echoProc.Process.Pid, "VmRSS")
 
 	// Interrupting the run still stops both servers.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() { <-sig; stop(relayProc); stop(echoProc); os.Exit(130) }()
+	go func() { <-sig; stop(relayProc); stop(echoProc); stop(floorProc); os.Exit(130) }()
 
 	logf("opening %d relay sessions (%d connections) and %d echo connections from %d worker processes", n, 2*n, 2*n, workers)
 	t0 := time.Now()
@@ -165,7 +183,7 @@ func run() error {
 		if i < n%workers {
 			k++
 		}
-		if ws[i], err = startWorker(self, relayURL, echoURL, k, i); err != nil {
+		if ws[i], err = startWorker(self, relayURL, echoURL, floorURL, k, i); err != nil {
 			return err
 		}
 		defer ws[i].stop()
@@ -181,8 +199,8 @@ func run() error {
 	heldRelay, heldEcho := rssKiB(relayProc.Process.Pid, "VmRSS"), rssKiB(echoProc.Process.Pid, "VmRSS")
 	logf("holding after %v: relay RSS %d MiB (%s), echo RSS %d MiB", setup.Round(time.Millisecond), heldRelay>>10, held, heldEcho>>10)
 
-	logf("light load: %d round trips per server, alternating, %d concurrent", *flagRounds, *flagConcurrency)
-	light, err := ws[0].call(fmt.Sprintf("light %d %d", *flagRounds, *flagConcurrency))
+	logf("light load: %d round trips per server, %d at a time per server in turn, %d concurrent", *flagRounds, *flagBatch, *flagConcurrency)
+	light, err := ws[0].call(fmt.Sprintf("light %d %d %d", *flagRounds, *flagConcurrency, *flagBatch))
 	if err != nil {
 		return err
 	}
@@ -217,7 +235,7 @@ func run() error {
 	after := stats(relayURL)
 	peakRelay, peakEcho := rssKiB(relayProc.Process.Pid, "VmHWM"), rssKiB(echoProc.Process.Pid, "VmHWM")
 
-	pe, pf := pct(light.B), pct(light.A)
+	pe, pf, pw := pct(light.B), pct(light.A), pct(light.C)
 	qe, qf := pct(fullEcho), pct(fullRelay)
 	relayRate, echoRate := float64(relayMsgs)/relayWall.Seconds(), float64(echoMsgs)/echoWall.Seconds()
 	var b strings.Builder
@@ -227,8 +245,10 @@ func run() error {
 	fmt.Fprintf(&b, "| RSS at start | %s | %s | |\n", mib(baseRelay), mib(baseEcho))
 	fmt.Fprintf(&b, "| RSS holding %d sessions / %d echo connections | %s | %s | %.2f |\n", n, 2*n, mib(heldRelay), mib(heldEcho), float64(heldRelay)/float64(heldEcho))
 	fmt.Fprintf(&b, "| peak RSS (VmHWM), whole run | %s | %s | %.2f |\n", mib(peakRelay), mib(peakEcho), float64(peakRelay)/float64(peakEcho))
-	fmt.Fprintf(&b, "| light load (%d client) round trip p50 | %s | %s | %.2f |\n", *flagConcurrency, us(pf.p50), us(pe.p50), ratio(pf.p50, pe.p50))
+	fmt.Fprintf(&b, "| light load (%d client, batch %d) round trip p50 | %s | %s | %.2f |\n", *flagConcurrency, *flagBatch, us(pf.p50), us(pe.p50), ratio(pf.p50, pe.p50))
 	fmt.Fprintf(&b, "| light load round trip p99 | %s | %s | %.2f |\n", us(pf.p99), us(pe.p99), ratio(pf.p99, pe.p99))
+	fmt.Fprintf(&b, "| light load p50, forwarder floor (same frames, no relay logic) | %s | %s | %.2f |\n", us(pw.p50), us(pe.p50), ratio(pw.p50, pe.p50))
+	fmt.Fprintf(&b, "| light load p50, relay / forwarder floor | | | %.2f |\n", ratio(pf.p50, pw.p50))
 	fmt.Fprintf(&b, "| full load (all at once) messages/s | %.0f | %.0f | %.2f |\n", relayRate, echoRate, relayRate/echoRate)
 	fmt.Fprintf(&b, "| full load server CPU per message | %s | %s | %.2f |\n", us(relayCPU/time.Duration(relayMsgs)), us(echoCPU/time.Duration(echoMsgs)),
 		ratio(relayCPU/time.Duration(relayMsgs), echoCPU/time.Duration(echoMsgs)))
@@ -453,6 +473,44 @@ func relayRounds(ss []*session, rounds int) ([]time.Duration, error) {
 				from, to = s.b, s.a
 			}
 			f, err := exchange(from, to, s.send[0])
+			if err != nil {
+				return err
+			}
+			c.add(f, 0)
+		}
+		return nil
+	})
+	return c.a, err
+}
+
+// openFloor opens n pairs of connections to the forwarder baseline.
+func openFloor(url string, n int) ([][2]*websocket.Conn, error) {
+	out := make([][2]*websocket.Conn, n)
+	for i := range out {
+		for j := range 2 {
+			ws, err := dial(url)
+			if err != nil {
+				return nil, err
+			}
+			if err := ws.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, "pair %d-%d", os.Getpid(), i)); err != nil {
+				return nil, err
+			}
+			out[i][j] = ws
+		}
+	}
+	return out, nil
+}
+
+// floorRounds measures the forwarder like relayRounds measures the relay.
+func floorRounds(pairs [][2]*websocket.Conn, rounds int, msg []byte) ([]time.Duration, error) {
+	var c collector
+	err := parallel(len(pairs), len(pairs), func(i int) error {
+		for r := range rounds / len(pairs) {
+			from, to := pairs[i][0], pairs[i][1]
+			if r%2 == 1 {
+				from, to = to, from
+			}
+			f, err := exchange(from, to, msg)
 			if err != nil {
 				return err
 			}

@@ -14,11 +14,12 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// result is a worker's answer to one command: durations in nanoseconds (A
-// and, for "light", B), or an error.
+// result is a worker's answer to one command: durations in nanoseconds (A;
+// for "light" also B, the echo server's, and C, the forwarder's), or an
+// error.
 type result struct {
-	A, B []time.Duration
-	Err  string
+	A, B, C []time.Duration
+	Err     string
 }
 
 // worker is a client process started by the coordinator.
@@ -28,8 +29,9 @@ type worker struct {
 	out *json.Decoder
 }
 
-func startWorker(self, relayURL, echoURL string, sessions, id int) (*worker, error) {
-	cmd := exec.Command(self, "-worker", "-relay-url", relayURL, "-echo-url", echoURL,
+func startWorker(self, relayURL, echoURL, floorURL string, sessions, id int) (*worker, error) {
+	cmd := exec.Command(self, "-worker", "-relay-url", relayURL, "-echo-url", echoURL, "-floor-url", floorURL,
+		"-floor-pairs", strconv.Itoa(*flagFloorPairs),
 		"-sessions", strconv.Itoa(sessions), "-worker-id", strconv.Itoa(id),
 		"-size", strconv.Itoa(*flagSize), "-dialers", strconv.Itoa(*flagDialers))
 	cmd.Stderr = os.Stderr
@@ -79,7 +81,7 @@ func (w *worker) stop() {
 // runWorker opens its share of sessions and echo connections, reports
 // ready, then runs commands from stdin:
 //
-//	light R C       R round trips per server, alternating, on C clients
+//	light R C B     R round trips per server (echo, forwarder, relay), B at a time per server, on C clients
 //	full-relay M    every session exchanges M messages each way, at once
 //	full-echo M     every echo connection pair does the same
 //	quit
@@ -97,16 +99,24 @@ func runWorker() error {
 		var echoes []*websocket.Conn
 		echoes, err = openEchoes(*flagEchoURL, 2*n)
 		if err == nil {
-			if err := reply(result{}, nil); err != nil {
-				return err
+			var floor [][2]*websocket.Conn
+			var pairs int
+			if *flagWorkerID == 0 { // the only one measuring light load
+				pairs = min(n, *flagFloorPairs)
 			}
-			return serveCommands(sessions, echoes, reply)
+			floor, err = openFloor(*flagFloorURL, pairs)
+			if err == nil {
+				if err := reply(result{}, nil); err != nil {
+					return err
+				}
+				return serveCommands(sessions, echoes, floor, reply)
+			}
 		}
 	}
 	return reply(result{}, err)
 }
 
-func serveCommands(sessions []*session, echoes []*websocket.Conn, reply func(result, error) error) error {
+func serveCommands(sessions []*session, echoes []*websocket.Conn, floor [][2]*websocket.Conn, reply func(result, error) error) error {
 	msg := strings.Repeat("A", *flagSize)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -128,17 +138,27 @@ func serveCommands(sessions []*session, echoes []*websocket.Conn, reply func(res
 			return nil
 		case "light":
 			rounds, conc := arg(1), max(1, arg(2))
-			conc = min(conc, len(sessions))
-			const slices = 10
-			for i := range slices {
-				var e, rl []time.Duration
-				if e, err = echoRounds(echoes[:conc], rounds/slices, msg); err != nil {
+			batch := max(1, arg(3))
+			units := min(len(sessions), len(floor), len(echoes))
+			conc = min(conc, units)
+			// batch round trips per client on each server in turn, so that
+			// all three see the same moment of a machine shared with other
+			// work. Each moves through the same number of connections (relay
+			// sessions, forwarder pairs, echo connections), so that each
+			// finds them equally cold in the caches.
+			for i := range max(1, rounds/conc/batch) {
+				off := (i * conc) % (units - conc + 1)
+				var e, fl, rl []time.Duration
+				if e, err = echoRounds(echoes[off:][:conc], conc*batch, msg); err != nil {
 					break
 				}
-				if rl, err = relayRounds(sessions[(i*conc)%len(sessions):][:conc], rounds/slices); err != nil {
+				if fl, err = floorRounds(floor[off:][:conc], conc*batch, echoPayload(msg)); err != nil {
 					break
 				}
-				r.B, r.A = append(r.B, e...), append(r.A, rl...)
+				if rl, err = relayRounds(sessions[off:][:conc], conc*batch); err != nil {
+					break
+				}
+				r.B, r.C, r.A = append(r.B, e...), append(r.C, fl...), append(r.A, rl...)
 			}
 		case "full-relay":
 			r.A, err = relayAll(sessions, arg(1))
