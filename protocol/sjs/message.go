@@ -1,10 +1,11 @@
 package sjs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
-	"github.com/farsign/farsign/protocol/internal/cbor"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // PublicKey0Message is the plaintext sealed inside a publickey0 join string (the
@@ -39,17 +40,22 @@ func MarshalPublicKey0Message(m *PublicKey0Message) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return nil, err
 	}
-	var w cbor.Writer
-	w.Array(4)
-	if m.ServerURL == "" {
-		w.Null()
-	} else {
-		w.Text(m.ServerURL)
-	}
-	w.Text(m.SessionID)
-	w.UintArray(m.Challenge)
-	w.UintArray(m.AgreementPublic)
-	return w.Bytes(), nil
+	return encMode.Marshal(publicKey0MessageCBOR{
+		ServerURL:       nullableText(m.ServerURL),
+		SessionID:       m.SessionID,
+		Challenge:       vecU8(m.Challenge),
+		AgreementPublic: vecU8(m.AgreementPublic),
+	})
+}
+
+// publicKey0MessageCBOR is the shape MarshalPublicKey0Message writes: a definite
+// array of four items.
+type publicKey0MessageCBOR struct {
+	_               struct{} `cbor:",toarray"`
+	ServerURL       nullableText
+	SessionID       string
+	Challenge       vecU8
+	AgreementPublic vecU8
 }
 
 // UnmarshalPublicKey0Message decodes the sealed message with the leniency of
@@ -69,47 +75,40 @@ func unmarshalPublicKey0Message(b []byte) (*PublicKey0Message, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("%d bytes exceeds the %d-byte limit", len(b), MaxSize)
 	}
-	r := cbor.NewReader(b)
-	n, indefinite, err := r.ArrayHeader()
-	if err != nil {
-		return nil, err
+	if len(b) == 0 {
+		return nil, errTruncated
 	}
-	if !indefinite && n < 4 {
-		return nil, fmt.Errorf("array has %d items, want 4", n)
+	// Checked here because fxamacker would see through a self-described CBOR
+	// tag (55799) wrapping the array.
+	if major, _, _ := head(b); major != majorArray {
+		return nil, fmt.Errorf("expected array, found %s", typeName(b))
+	}
+	// A Go array, not a slice: fxamacker fills its four elements and skips any
+	// further items without interpreting them (rcodesign ignores them too),
+	// after checking the whole input is one well-formed item within the mode's
+	// bounds. Items that are absent stay nil.
+	var items [4]cbor.RawMessage
+	if err := messageDecMode.Unmarshal(b, &items); err != nil {
+		return nil, truncation(err)
+	}
+	if items[3] == nil {
+		return nil, errors.New("array has fewer than 4 items")
 	}
 	var m PublicKey0Message
-	if r.AtNull() {
-		r.Skip1()
-	} else if m.ServerURL, err = r.Text(maxServerURL); err != nil {
-		return nil, fmt.Errorf("server URL: %w", err)
+	var err error
+	if !bytes.Equal(items[0], cborNull) {
+		if m.ServerURL, err = decodeText(items[0], maxServerURL); err != nil {
+			return nil, fmt.Errorf("server URL: %w", err)
+		}
 	}
-	if m.SessionID, err = r.Text(maxSessionID); err != nil {
+	if m.SessionID, err = decodeText(items[1], maxSessionID); err != nil {
 		return nil, fmt.Errorf("session id: %w", err)
 	}
-	if m.Challenge, err = r.ByteArray(maxChallenge); err != nil {
+	if m.Challenge, err = decodeVecU8(items[2], maxChallenge); err != nil {
 		return nil, fmt.Errorf("challenge: %w", err)
 	}
-	if m.AgreementPublic, err = r.ByteArray(x25519PublicLen); err != nil {
+	if m.AgreementPublic, err = decodeVecU8(items[3], x25519PublicLen); err != nil {
 		return nil, fmt.Errorf("agreement public key: %w", err)
-	}
-	// Extra trailing items are ignored, as rcodesign ignores them, but they must
-	// still be well formed and the array must end where the input ends.
-	if indefinite {
-		for !r.AtBreak() {
-			if err := r.Skip(); err != nil {
-				return nil, fmt.Errorf("trailing item: %w", err)
-			}
-		}
-		r.Skip1()
-	} else {
-		for i := uint64(4); i < n; i++ {
-			if err := r.Skip(); err != nil {
-				return nil, fmt.Errorf("trailing item: %w", err)
-			}
-		}
-	}
-	if len(r.Rest()) != 0 {
-		return nil, fmt.Errorf("%d unexpected bytes after the message", len(r.Rest()))
 	}
 	if err := m.check(); err != nil {
 		return nil, err

@@ -19,14 +19,17 @@
 // the initiator printed, either base64 alphabet, with or without padding.
 //
 // Everything is size-capped (MaxSize) because the text comes from a human's
-// clipboard and, for a signer, from an untrusted initiator.
+// clipboard and, for a signer, from an untrusted initiator. The CBOR itself is
+// read and written with github.com/fxamacker/cbor/v2 (see cbor.go for how its
+// modes are pinned to what rcodesign accepts and emits).
 package sjs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
-	"github.com/farsign/farsign/protocol/internal/cbor"
+	"github.com/fxamacker/cbor/v2"
 )
 
 // MaxSize caps the decoded binary join string and the text Parse accepts. A
@@ -52,7 +55,9 @@ var ErrUnknownScheme = errors.New("unknown session join string scheme")
 type JoinString interface {
 	// Scheme returns SchemePublicKey0 or SchemeSharedSecret0.
 	Scheme() string
-	payload(w *cbor.Writer) error
+	// payload validates the join string and returns the value whose CBOR is the
+	// scheme's three-item array.
+	payload() (any, error)
 }
 
 // PublicKey0 is the payload of a publickey0 join string. All three fields are
@@ -95,54 +100,77 @@ const (
 	spakeMessageLen = 33
 )
 
-func (p *PublicKey0) payload(w *cbor.Writer) error {
+// The CBOR shapes Marshal writes: "toarray" structs encode as definite arrays of
+// their fields in order.
+type (
+	envelopeCBOR struct {
+		_       struct{} `cbor:",toarray"`
+		Scheme  string
+		Payload any
+	}
+	publicKey0CBOR struct {
+		_                struct{} `cbor:",toarray"`
+		EncryptedKey     []byte
+		SignerPublicKey  []byte
+		EncryptedMessage []byte
+	}
+	sharedSecret0CBOR struct {
+		_         struct{} `cbor:",toarray"`
+		SessionID string
+		ExtraID   []byte
+		Message   []byte
+	}
+)
+
+func (p *PublicKey0) payload() (any, error) {
 	if err := checkLen("encrypted key", p.EncryptedKey, 1, maxRSACipher); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkLen("signer public key", p.SignerPublicKey, 1, maxSPKI); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkLen("encrypted message", p.EncryptedMessage, 17, maxSealedMsg); err != nil {
-		return err
+		return nil, err
 	}
-	w.Array(3)
-	w.ByteString(p.EncryptedKey)
-	w.ByteString(p.SignerPublicKey)
-	w.ByteString(p.EncryptedMessage)
-	return nil
+	return publicKey0CBOR{
+		EncryptedKey:     p.EncryptedKey,
+		SignerPublicKey:  p.SignerPublicKey,
+		EncryptedMessage: p.EncryptedMessage,
+	}, nil
 }
 
-func (s *SharedSecret0) payload(w *cbor.Writer) error {
+func (s *SharedSecret0) payload() (any, error) {
 	if err := CheckSessionID(s.SessionID); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkLen("extra identifier", s.ExtraID, 1, maxExtraID); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkSPAKEMessage(s.Message); err != nil {
-		return err
+		return nil, err
 	}
-	w.Array(3)
-	w.Text(s.SessionID)
-	w.ByteString(s.ExtraID)
-	w.ByteString(s.Message)
-	return nil
+	return sharedSecret0CBOR{SessionID: s.SessionID, ExtraID: s.ExtraID, Message: s.Message}, nil
 }
+
+// trailer is what rcodesign's encoder appends after the join string: one stray
+// break byte from each of the two definite arrays' end() calls.
+var trailer = []byte{0xff, 0xff}
 
 // Marshal returns the binary join string, including rcodesign's FF FF trailer.
 func Marshal(js JoinString) ([]byte, error) {
-	var w cbor.Writer
-	w.Array(2)
-	w.Text(js.Scheme())
-	if err := js.payload(&w); err != nil {
+	p, err := js.payload()
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, js.Scheme(), err)
 	}
-	w.Break()
-	w.Break()
-	if len(w.Bytes()) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrInvalid, len(w.Bytes()), MaxSize)
+	b, err := encMode.Marshal(envelopeCBOR{Scheme: js.Scheme(), Payload: p})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, js.Scheme(), err)
 	}
-	return w.Bytes(), nil
+	b = append(b, trailer...)
+	if len(b) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrInvalid, len(b), MaxSize)
+	}
+	return b, nil
 }
 
 // Unmarshal decodes a binary join string. It accepts exactly the shapes rcodesign's
@@ -153,7 +181,7 @@ func Unmarshal(b []byte) (JoinString, error) {
 	switch {
 	case err == nil, errors.Is(err, ErrUnknownScheme):
 		return js, err
-	case errors.Is(err, cbor.ErrTruncated):
+	case errors.Is(err, errTruncated):
 		return nil, fmt.Errorf("%w: truncated, was all of it pasted? (%v)", ErrInvalid, err)
 	}
 	return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -166,20 +194,29 @@ func unmarshal(b []byte) (JoinString, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("%d bytes exceeds the %d-byte limit", len(b), MaxSize)
 	}
-	r := cbor.NewReader(b)
-	if err := r.DefiniteArray(2); err != nil {
+	// UnmarshalFirst, not Unmarshal: the payload is followed by rcodesign's
+	// trailer, which is not part of any CBOR item.
+	if err := expect(b, majorArray); err != nil {
 		return nil, fmt.Errorf("outer container: %w", err)
 	}
-	scheme, err := r.Text(maxSchemeName)
+	var outer []cbor.RawMessage
+	rest, err := joinDecMode.UnmarshalFirst(b, &outer)
+	if err != nil {
+		return nil, fmt.Errorf("outer container: %w", truncation(err))
+	}
+	if len(outer) != 2 {
+		return nil, fmt.Errorf("outer container: array has %d items, want 2", len(outer))
+	}
+	scheme, err := decodeText(outer[0], maxSchemeName)
 	if err != nil {
 		return nil, fmt.Errorf("scheme name: %w", err)
 	}
 	var js JoinString
 	switch scheme {
 	case SchemePublicKey0:
-		js, err = unmarshalPublicKey0(r)
+		js, err = unmarshalPublicKey0(outer[1])
 	case SchemeSharedSecret0:
-		js, err = unmarshalSharedSecret0(r)
+		js, err = unmarshalSharedSecret0(outer[1])
 	default:
 		return nil, fmt.Errorf("%w %q (this version understands %s and %s)",
 			ErrUnknownScheme, scheme, SchemePublicKey0, SchemeSharedSecret0)
@@ -187,49 +224,49 @@ func unmarshal(b []byte) (JoinString, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", scheme, err)
 	}
-	if rest := r.Rest(); !isTrailer(rest) {
+	if !isTrailer(rest) {
 		return nil, fmt.Errorf("%d unexpected bytes after the payload", len(rest))
 	}
 	return js, nil
 }
 
-func unmarshalPublicKey0(r *cbor.Reader) (*PublicKey0, error) {
-	if err := r.DefiniteArray(3); err != nil {
+func unmarshalPublicKey0(raw []byte) (*PublicKey0, error) {
+	items, err := decodeArray(raw, 3)
+	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	var p PublicKey0
-	var err error
-	if p.EncryptedKey, err = r.ByteString(maxRSACipher); err != nil {
+	if p.EncryptedKey, err = decodeBytes(items[0], maxRSACipher); err != nil {
 		return nil, fmt.Errorf("encrypted key: %w", err)
 	}
-	if p.SignerPublicKey, err = r.ByteString(maxSPKI); err != nil {
+	if p.SignerPublicKey, err = decodeBytes(items[1], maxSPKI); err != nil {
 		return nil, fmt.Errorf("signer public key: %w", err)
 	}
-	if p.EncryptedMessage, err = r.ByteString(maxSealedMsg); err != nil {
+	if p.EncryptedMessage, err = decodeBytes(items[2], maxSealedMsg); err != nil {
 		return nil, fmt.Errorf("encrypted message: %w", err)
 	}
-	if err := p.payload(new(cbor.Writer)); err != nil {
+	if _, err := p.payload(); err != nil {
 		return nil, err
 	}
 	return &p, nil
 }
 
-func unmarshalSharedSecret0(r *cbor.Reader) (*SharedSecret0, error) {
-	if err := r.DefiniteArray(3); err != nil {
+func unmarshalSharedSecret0(raw []byte) (*SharedSecret0, error) {
+	items, err := decodeArray(raw, 3)
+	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	var s SharedSecret0
-	var err error
-	if s.SessionID, err = r.Text(maxSessionID); err != nil {
+	if s.SessionID, err = decodeText(items[0], maxSessionID); err != nil {
 		return nil, fmt.Errorf("session id: %w", err)
 	}
-	if s.ExtraID, err = r.ByteString(maxExtraID); err != nil {
+	if s.ExtraID, err = decodeBytes(items[1], maxExtraID); err != nil {
 		return nil, fmt.Errorf("extra identifier: %w", err)
 	}
-	if s.Message, err = r.ByteString(spakeMessageLen); err != nil {
+	if s.Message, err = decodeBytes(items[2], spakeMessageLen); err != nil {
 		return nil, fmt.Errorf("SPAKE2 message: %w", err)
 	}
-	if err := s.payload(new(cbor.Writer)); err != nil {
+	if _, err := s.payload(); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -237,17 +274,7 @@ func unmarshalSharedSecret0(r *cbor.Reader) (*SharedSecret0, error) {
 
 // isTrailer reports whether rest is what may follow the payload: nothing, or up to
 // the two 0xFF break bytes rcodesign writes.
-func isTrailer(rest []byte) bool {
-	if len(rest) > 2 {
-		return false
-	}
-	for _, c := range rest {
-		if c != 0xff {
-			return false
-		}
-	}
-	return true
-}
+func isTrailer(rest []byte) bool { return bytes.HasPrefix(trailer, rest) }
 
 func checkLen(what string, b []byte, min, max int) error {
 	if len(b) < min || len(b) > max {
