@@ -6,8 +6,9 @@ FUZZTIME ?= 10s
 
 .PHONY: test lint unit fuzz quickstart tools lambda-zip
 
-## test: the whole suite (lint, unit + integration tests, short fuzz runs).
-test: tools lint unit fuzz
+## test: the whole suite (lint, short fuzz runs, then unit + integration tests, whose
+## go test output closes the log).
+test: tools lint fuzz unit
 
 ## tools: npm tools the tests start (dynalite).
 tools: tools/node_modules/.package-lock.json
