@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/farsign/farsign/internal/relayclient/relaytest"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,23 +24,7 @@ import (
 // start runs a server on a loopback port and returns it with its ws:// URL.
 func start(t *testing.T, cfg standalone.Config) (*standalone.Server, string) {
 	t.Helper()
-	srv, err := standalone.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return srv, "ws://" + l.Addr().String() + "/"
+	return relaytest.StartServer(t, cfg)
 }
 
 // client is a real websocket client. A goroutine reads every message into a

@@ -95,6 +95,17 @@ func mustCreate(t *testing.T, s relay.Store, sess relay.Session) {
 }
 
 // sameSession compares sessions field by field, Expires to the second.
+// wantStored reads want.ID back from s, compares it with want and returns it.
+func wantStored(t *testing.T, s relay.Store, what string, want relay.Session, now time.Time) relay.Session {
+	t.Helper()
+	got, err := s.Get(ctx(t), want.ID, now)
+	if err != nil {
+		t.Fatalf("%s: Get: %v", what, err)
+	}
+	sameSession(t, what, got, want)
+	return got
+}
+
 func sameSession(t *testing.T, what string, got, want relay.Session) {
 	t.Helper()
 	if got.ID != want.ID || got.Initiator != want.Initiator || got.Joiner != want.Joiner {
@@ -128,12 +139,7 @@ func testCreateGet(t *testing.T, s relay.Store) {
 	sess := newSession(t, now.Add(600*time.Second))
 	sess.InitiatorContext = strp("WGmv9FBUlzLLqu1eXfmzCm2jHLDldCutWtShp2jxpns=")
 	mustCreate(t, s, sess)
-	got, err := s.Get(ctx(t), sess.ID, now)
-	if err != nil {
-		t.Fatalf("Get: %v", err)
-	}
-	sameSession(t, "Get after Create", got, sess)
-	if got.Joined() {
+	if got := wantStored(t, s, "Get after Create", sess, now); got.Joined() {
 		t.Errorf("new session reports Joined")
 	}
 }
@@ -144,11 +150,7 @@ func testContextNullVersusEmpty(t *testing.T, s relay.Store) {
 		sess := newSession(t, now.Add(time.Minute))
 		sess.InitiatorContext = c
 		mustCreate(t, s, sess)
-		got, err := s.Get(ctx(t), sess.ID, now)
-		if err != nil {
-			t.Fatalf("Get: %v", err)
-		}
-		sameSession(t, "context "+showp(c), got, sess)
+		wantStored(t, s, "context "+showp(c), sess, now)
 	}
 }
 
@@ -227,11 +229,7 @@ func testJoin(t *testing.T, s relay.Store) {
 	if !got.Joined() {
 		t.Errorf("joined session reports !Joined")
 	}
-	got, err = s.Get(ctx(t), sess.ID, now)
-	if err != nil {
-		t.Fatalf("Get: %v", err)
-	}
-	sameSession(t, "Get after Join", got, want)
+	wantStored(t, s, "Get after Join", want, now)
 }
 
 func testJoinMissing(t *testing.T, s relay.Store) {
@@ -250,11 +248,7 @@ func testJoinExpired(t *testing.T, s relay.Store) {
 			t.Errorf("failed Join returned %+v, want the zero Session", got)
 		}
 	}
-	got, err := s.Get(ctx(t), sess.ID, now)
-	if err != nil {
-		t.Fatalf("Get: %v", err)
-	}
-	sameSession(t, "session after refused Joins", got, sess)
+	wantStored(t, s, "session after refused Joins", sess, now)
 }
 
 func testJoinTwice(t *testing.T, s relay.Store) {
@@ -270,13 +264,9 @@ func testJoinTwice(t *testing.T, s relay.Store) {
 	_, err = s.Join(ctx(t), sess.ID, first, now)
 	wantErr(t, "same joiner again", err, relay.ErrAlreadyJoined)
 
-	got, err := s.Get(ctx(t), sess.ID, now)
-	if err != nil {
-		t.Fatalf("Get: %v", err)
-	}
 	want := sess
 	want.Joiner = first
-	sameSession(t, "session after refused Joins", got, want)
+	wantStored(t, s, "session after refused Joins", want, now)
 }
 
 func testJoinSelf(t *testing.T, s relay.Store) {
@@ -285,11 +275,7 @@ func testJoinSelf(t *testing.T, s relay.Store) {
 	mustCreate(t, s, sess)
 	_, err := s.Join(ctx(t), sess.ID, sess.Initiator, now)
 	wantErr(t, "self join", err, relay.ErrSelfJoin)
-	got, err := s.Get(ctx(t), sess.ID, now)
-	if err != nil {
-		t.Fatalf("Get: %v", err)
-	}
-	sameSession(t, "session after refused self join", got, sess)
+	wantStored(t, s, "session after refused self join", sess, now)
 }
 
 func testJoinPrecedence(t *testing.T, s relay.Store) {

@@ -24,6 +24,14 @@ import (
 // ends, and returns its ws:// URL.
 func Start(t testing.TB, cfg standalone.Config) string {
 	t.Helper()
+	_, url := StartServer(t, cfg)
+	return url
+}
+
+// StartServer is Start for tests that also drive the server itself (shutdown,
+// sweeps, metrics).
+func StartServer(t testing.TB, cfg standalone.Config) (*standalone.Server, string) {
+	t.Helper()
 	srv, err := standalone.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +48,7 @@ func Start(t testing.TB, cfg standalone.Config) string {
 			t.Errorf("relay Serve: %v", err)
 		}
 	})
-	return "ws://" + l.Addr().String() + "/"
+	return srv, "ws://" + l.Addr().String() + "/"
 }
 
 // Direction is which way a frame travels through the proxy.
