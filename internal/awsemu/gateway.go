@@ -77,6 +77,11 @@ type gwConn struct {
 	connectedAt time.Time
 	sourceIP    string
 	userAgent   string
+	// ready is closed once the handshake finished (ws set) or failed (ws nil).
+	// The connection is registered before the 101 response goes out, so a
+	// management call made as soon as the client sees the handshake finds it, as
+	// with API Gateway; such a call waits on ready.
+	ready chan struct{}
 
 	writeMu  sync.Mutex
 	mu       sync.Mutex
@@ -125,10 +130,17 @@ func (g *Gateway) Close() { g.closeOnce.Do(g.close) }
 
 func (g *Gateway) close() {
 	g.mu.Lock()
+	conns := make([]*gwConn, 0, len(g.conns))
 	for _, c := range g.conns {
-		_ = c.ws.Close()
+		conns = append(conns, c)
 	}
 	g.mu.Unlock()
+	for _, c := range conns {
+		<-c.ready // a handshake in progress finishes (or fails) promptly
+		if c.ws != nil {
+			_ = c.ws.Close()
+		}
+	}
 	g.wg.Wait()
 	g.srv.Close()
 }
@@ -180,6 +192,7 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		connectedAt: time.Now(),
 		sourceIP:    hostOnly(r.RemoteAddr),
 		userAgent:   r.UserAgent(),
+		ready:       make(chan struct{}),
 	}
 	ev := g.event(c, "$connect", "CONNECT")
 	ev.Headers = map[string]string{}
@@ -204,17 +217,22 @@ func (g *Gateway) connect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"Forbidden"}`, status)
 		return
 	}
+	g.mu.Lock()
+	g.conns[c.id] = c
+	g.mu.Unlock()
 	ws, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		g.mu.Lock()
+		delete(g.conns, c.id)
+		g.mu.Unlock()
+		close(c.ready)
 		return
 	}
 	ws.SetReadLimit(maxMessage)
 	c.ws = ws
 	c.lastSeen = time.Now()
-	g.mu.Lock()
-	g.conns[c.id] = c
-	g.mu.Unlock()
 	g.wg.Add(1)
+	close(c.ready)
 	go g.readLoop(c)
 }
 
@@ -348,7 +366,14 @@ func (g *Gateway) lookup(w http.ResponseWriter, r *http.Request) *gwConn {
 	g.mu.Lock()
 	c := g.conns[r.PathValue("id")]
 	g.mu.Unlock()
-	if c == nil {
+	if c != nil {
+		select {
+		case <-c.ready:
+		case <-r.Context().Done():
+			return nil
+		}
+	}
+	if c == nil || c.ws == nil {
 		writeAWSError(w, http.StatusGone, "GoneException", "")
 		return nil
 	}
