@@ -276,6 +276,11 @@ func redirectTarget(cur *url.URL, loc string) (*url.URL, error) {
 func dialCause(err error) string {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
+		// A failed name lookup has no address yet (op.Addr is nil); the lookup
+		// error itself names the host.
+		if op.Addr == nil {
+			return op.Op + " " + op.Net + ": " + op.Err.Error()
+		}
 		return op.Op + " " + op.Net + " " + op.Addr.String() + ": " + op.Err.Error()
 	}
 	return err.Error()

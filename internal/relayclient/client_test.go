@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -351,5 +352,18 @@ func TestResolveURL(t *testing.T) {
 	}
 	if got := ResolveURL("wss://flag.example/"); got != "wss://flag.example/" {
 		t.Errorf("explicit: %s", got)
+	}
+}
+
+// TestDialCauseWithoutAddress: a failed name lookup reaches dialCause as a
+// net.OpError with no address; it must read as the lookup error, not panic.
+func TestDialCauseWithoutAddress(t *testing.T) {
+	var err error = &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "relay.example.invalid", IsNotFound: true}}
+	if got, want := dialCause(err), "dial tcp: lookup relay.example.invalid: no such host"; got != want {
+		t.Errorf("dialCause = %q, want %q", got, want)
+	}
+	_, err = Dial(ctx(t), "ws://relay.example.invalid/", &Options{DialTimeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "cannot connect to relay ws://relay.example.invalid/") || !strings.Contains(err.Error(), "relay.example.invalid") {
+		t.Errorf("unresolvable host: %v", err)
 	}
 }
