@@ -9,8 +9,10 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,6 +74,63 @@ func FuzzParsePublicKeyPEM(f *testing.F) {
 		}
 		if _, err := x509.ParsePKIXPublicKey(got); err != nil {
 			t.Fatalf("returned a key that does not parse: %v", err)
+		}
+	})
+}
+
+// FuzzParseFingerprint: whatever follows "sha256:" in
+// --remote-expect-certificate, the parser never panics and accepts only 32
+// bytes written as 64 hex digits, bare or in colon-separated pairs, which it
+// decodes exactly.
+func FuzzParseFingerprint(f *testing.F) {
+	sum := sha256.Sum256([]byte("certificate"))
+	h := hex.EncodeToString(sum[:])
+	f.Add(h)
+	f.Add(strings.ToUpper(h))
+	f.Add(colonHex(sum[:]))
+	f.Add(h[:62])
+	f.Add("zz" + h[2:])
+	f.Add(":" + h)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := parseFingerprint(s)
+		if err != nil {
+			return
+		}
+		digits := strings.ReplaceAll(s, ":", "")
+		if (digits != s && len(s) != 3*sha256.Size-1) || len(digits) != 2*sha256.Size {
+			t.Fatalf("accepted %q", s)
+		}
+		if e.Fingerprint() != "sha256:"+strings.ToLower(digits) {
+			t.Fatalf("%q decoded as %s", s, e.Fingerprint())
+		}
+	})
+}
+
+// FuzzParseCertificateFile: whatever file is given to
+// --remote-expect-certificate, the decoder never panics and returns only a
+// certificate that parses from its own DER.
+func FuzzParseCertificateFile(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fuzz"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	f.Add(der)
+	f.Add(certPEM)
+	f.Add(append(append([]byte{}, certPEM...), certPEM...))
+	f.Add([]byte("  -----BEGIN CERTIFICATE-----\n  AAAA\n  -----END CERTIFICATE-----\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseCertificateFile(data)
+		if err != nil {
+			return
+		}
+		if _, err := x509.ParseCertificate(c.Raw); err != nil {
+			t.Fatalf("returned a certificate that does not parse: %v", err)
 		}
 	})
 }

@@ -34,30 +34,50 @@ func ParsePublicKey(b64 string) ([]byte, error) {
 // `signer smartcard-scan`, are accepted. It returns the DER
 // SubjectPublicKeyInfo.
 func ReadPublicKeyPEM(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := readSmallFile(path, maxPublicKeyFile, "public key")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	buf := make([]byte, maxPublicKeyFile+1)
-	n, _ := io.ReadFull(f, buf)
-	if n > maxPublicKeyFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes; not a public key file", path, maxPublicKeyFile)
-	}
-	spki, err := parsePublicKeyPEM(buf[:n])
+	spki, err := parsePublicKeyPEM(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return spki, nil
 }
 
-// parsePublicKeyPEM is ReadPublicKeyPEM's decoder.
-func parsePublicKeyPEM(data []byte) ([]byte, error) {
+// readSmallFile reads a key or certificate file of at most limit bytes; what
+// is larger is not such a file, and is not read into memory.
+func readSmallFile(path string, limit int, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, limit+1)
+	n, err := io.ReadFull(f, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return nil, err
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes; not a %s file", path, limit, what)
+	}
+	return buf[:n], nil
+}
+
+// unindent removes leading blanks from every line, so that PEM blocks pasted
+// with indentation (as `signer smartcard-scan` and `signer
+// analyze-certificate` print them) decode.
+func unindent(data []byte) []byte {
 	var text strings.Builder
 	for line := range strings.Lines(string(data)) {
 		text.WriteString(strings.TrimLeft(line, " \t"))
 	}
-	rest := []byte(text.String())
+	return []byte(text.String())
+}
+
+// parsePublicKeyPEM is ReadPublicKeyPEM's decoder.
+func parsePublicKeyPEM(data []byte) ([]byte, error) {
+	rest := unindent(data)
 	var certSPKI []byte
 	for {
 		var b *pem.Block

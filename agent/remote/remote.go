@@ -16,7 +16,9 @@
 // signature is verified against the signer's certificate, with the algorithm the
 // signer reports checked against the certificate's key and the requested hash,
 // before it is returned; in a publickey0 session the certificate's key must be the
-// key the join string was encrypted to; and every wait is bounded.
+// key the join string was encrypted to; with Config.ExpectCertificates the
+// certificate itself must be one of those pinned, in either scheme; and every
+// wait is bounded.
 //
 // The context given to Start (or Dial) is the session's lifetime: cancelling it,
 // on Ctrl-C for example, says goodbye to the relay (so the signer learns why the
@@ -25,6 +27,7 @@ package remote
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -61,6 +64,10 @@ const (
 	ReasonInterrupted = "the initiator was interrupted"
 	ReasonJoinTimeout = "no signer joined in time"
 	ReasonFailed      = "the initiator aborted the session"
+	// ReasonCertificateRejected tells the signer its certificate is not one
+	// of Config.ExpectCertificates. It names no fingerprint: the reason
+	// crosses the relay in clear.
+	ReasonCertificateRejected = "the initiator does not accept the signer's certificate"
 )
 
 // Config configures a session. Exactly one of SignerPublicKey and SharedSecret
@@ -74,6 +81,14 @@ type Config struct {
 	SignerPublicKey []byte
 	// SharedSecret is the password both sides know: the sharedsecret0 scheme.
 	SharedSecret []byte
+	// ExpectCertificates, when not empty, are the only signing certificates
+	// accepted: a signer presenting any other leaf certificate is told
+	// goodbye (ReasonCertificateRejected) before anything is signed, and
+	// Wait fails naming both sides' fingerprints. It works with both
+	// schemes; in publickey0 every pinned certificate read from a file must
+	// be for SignerPublicKey (see CheckExpectedKey). Only the leaf is
+	// pinned; the chain the signer sends is not.
+	ExpectCertificates []ExpectedCertificate
 
 	// SessionTTL is the session lifetime requested from the relay (default
 	// DefaultSessionTTL); the relay may grant less.
@@ -148,6 +163,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.SignerCommand == "" {
 		cfg.SignerCommand = DefaultSignerCommand
 	}
+	cfg.ExpectCertificates = append([]ExpectedCertificate(nil), cfg.ExpectCertificates...)
 	s := &Session{cfg: cfg, log: cfg.Log, url: ResolveRelayURL(cfg.RelayURL), ctx: ctx}
 	if s.log == nil {
 		s.log = io.Discard
@@ -164,6 +180,11 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.spki != nil {
+		if err := CheckExpectedKey(cfg.ExpectCertificates, s.spki); err != nil {
+			return nil, err
+		}
 	}
 
 	fmt.Fprintf(s.log, "connecting to %s\n", s.url)
@@ -283,6 +304,12 @@ func (s *Session) wait(ctx context.Context) (*Signer, error) {
 	}
 	if cn := cert.Subject.CommonName; cn != "" {
 		fmt.Fprintf(s.log, "remote signer will sign with certificate: %s\n", relayclient.Printable(cn, 200))
+	}
+	sum := sha256.Sum256(cert.Raw)
+	if len(s.cfg.ExpectCertificates) > 0 {
+		fmt.Fprintf(s.log, "remote signer's certificate %s is an expected one\n", fingerprint(sum[:]))
+	} else {
+		fmt.Fprintf(s.log, "remote signer's certificate fingerprint: %s\n", fingerprint(sum[:]))
 	}
 	if now := time.Now(); now.After(cert.NotAfter) || now.Before(cert.NotBefore) {
 		fmt.Fprintf(s.log, "warning: the remote signer's certificate is not valid now (valid %s to %s)\n",

@@ -15,7 +15,6 @@ import (
 
 	"github.com/farsign/farsign/internal/applecert"
 	"github.com/farsign/farsign/internal/relayclient"
-	"github.com/farsign/farsign/protocol/handshake"
 	"github.com/farsign/farsign/protocol/peer"
 )
 
@@ -249,6 +248,12 @@ func (s *Session) requestCertificate(ctx context.Context) (*x509.Certificate, []
 	if err != nil {
 		return nil, nil, s.fatal(ctx, err)
 	}
+	// The pin comes first: a certificate nobody vetted is refused as such,
+	// whatever else might be wrong with it.
+	if err := checkExpected(cert, s.cfg.ExpectCertificates); err != nil {
+		s.abort(ReasonCertificateRejected, err)
+		return nil, nil, err
+	}
 	if _, err := expectedAlgorithm(cert.PublicKey, crypto.SHA256); err != nil {
 		return nil, nil, s.fatal(ctx, fmt.Errorf("the signer's certificate cannot be used for code signing: %w", err))
 	}
@@ -274,19 +279,11 @@ func matchesSPKI(cert *x509.Certificate, spki []byte) error {
 	if err != nil {
 		return err
 	}
-	if k, ok := want.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(cert.PublicKey) {
+	if sameKey(want, cert.PublicKey) {
 		return nil
 	}
-	got, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
-	if err != nil {
-		got = nil
-	}
-	canon, err := x509.MarshalPKIXPublicKey(want)
-	if err != nil {
-		canon = spki
-	}
 	return fmt.Errorf("the signer's certificate is for a different key (SPKI sha256 %s) than the one the join string was encrypted to (SPKI sha256 %s)",
-		handshake.SPKIFingerprint(got), handshake.SPKIFingerprint(canon))
+		spkiFingerprint(cert.PublicKey, nil), spkiFingerprint(want, spki))
 }
 
 // Close says goodbye ("signing operations completed"), so the signer exits

@@ -36,6 +36,7 @@ type remoteFlags struct {
 	joinTimeout      time.Duration
 	responseTimeout  time.Duration
 	joinStringFile   string
+	expectCerts      cli.StringList
 }
 
 func (r *remoteFlags) register(fs *flag.FlagSet) {
@@ -48,6 +49,7 @@ func (r *remoteFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&r.sessionTTL, "remote-session-ttl", remote.DefaultSessionTTL, "session lifetime to ask the relay for (`duration`; the relay may grant less)")
 	fs.Var((*optDuration)(&r.joinTimeout), "remote-join-timeout", "give up if no signer joins within this `duration` (default: the session lifetime)")
 	fs.DurationVar(&r.responseTimeout, "remote-response-timeout", remote.DefaultResponseTimeout, "give up if the signer takes longer than this `duration` to answer one request\n(it covers a person confirming, typing a PIN and touching a YubiKey)")
+	fs.Var(&r.expectCerts, "remote-expect-certificate", "accept only this signer `certificate`: a PEM or DER file, or sha256:HEX, its SHA-256\nfingerprint as signer analyze-certificate prints it (repeatable: any one is accepted)")
 	fs.StringVar(&r.joinStringFile, "join-string-file", "", "also write the join string (PEM form) to this `file` as soon as the session exists,\nfor scripts that hand it to signer remote-sign --sjs-path")
 }
 
@@ -64,7 +66,7 @@ func (r *remoteFlags) schemes() int {
 
 // active reports whether any remote-signing flag was given.
 func (r *remoteFlags) active() bool {
-	return r.enabled || r.schemes() > 0 || r.url != "" || r.joinStringFile != "" ||
+	return r.enabled || r.schemes() > 0 || r.url != "" || r.joinStringFile != "" || len(r.expectCerts) > 0 ||
 		r.joinTimeout != 0 || r.sessionTTL != remote.DefaultSessionTTL || r.responseTimeout != remote.DefaultResponseTimeout
 }
 
@@ -117,6 +119,18 @@ func (r *remoteFlags) config(log io.Writer) (*remote.Config, error) {
 			return nil, fmt.Errorf("--remote-shared-secret-env: environment variable %s is not set or empty", r.sharedSecretEnv)
 		}
 		cfg.SharedSecret = []byte(v)
+	}
+	for _, v := range r.expectCerts {
+		e, err := remote.ParseExpectedCertificate(v)
+		if err != nil {
+			return nil, cli.Usagef("--remote-expect-certificate: %v", err)
+		}
+		cfg.ExpectCertificates = append(cfg.ExpectCertificates, e)
+	}
+	if cfg.SignerPublicKey != nil {
+		if err := remote.CheckExpectedKey(cfg.ExpectCertificates, cfg.SignerPublicKey); err != nil {
+			return nil, cli.Usagef("--remote-expect-certificate: %v", err)
+		}
 	}
 	if r.joinStringFile != "" {
 		if st, err := os.Stat(filepath.Dir(r.joinStringFile)); err != nil || !st.IsDir() {

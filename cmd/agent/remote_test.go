@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
-	"github.com/farsign/farsign/internal/testenv"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,6 +24,7 @@ import (
 	"github.com/farsign/farsign/internal/keyfile"
 	"github.com/farsign/farsign/internal/relayclient"
 	"github.com/farsign/farsign/internal/relayclient/relaytest"
+	"github.com/farsign/farsign/internal/testenv"
 	"github.com/farsign/farsign/protocol/sjs"
 	"github.com/farsign/farsign/relay/standalone"
 	"github.com/farsign/farsign/signer/keysource"
@@ -105,11 +107,36 @@ func TestRemoteFlags(t *testing.T) {
 		t.Errorf("--remote-public-key: err=%v", err)
 	}
 
+	// Pins: a file and a fingerprint in openssl's spelling, in either scheme.
+	sum := sha256.Sum256(id.Certificate.Raw)
+	opensslForm := "sha256:" + strings.ToUpper(strings.Join(regexp.MustCompile("..").FindAllString(hex.EncodeToString(sum[:]), -1), ":"))
+	for _, scheme := range [][]string{{"--remote-shared-secret", "s"}, {"--remote-public-key-pem-file", certPath}} {
+		cfg, err = parseRemote(t, append(scheme, "--remote-expect-certificate", certPath, "--remote-expect-certificate", opensslForm)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.ExpectCertificates) != 2 || cfg.ExpectCertificates[0].SHA256 != sum || cfg.ExpectCertificates[1].SHA256 != sum ||
+			!cfg.ExpectCertificates[0].Certificate.Equal(id.Certificate) || cfg.ExpectCertificates[1].Certificate != nil {
+			t.Errorf("%s: expected certificates %+v", scheme[0], cfg.ExpectCertificates)
+		}
+	}
+	_, otherCert, _ := testIdentity(t, t.TempDir())
+	notCert := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notCert, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, tc := range []struct {
 		args  []string
 		usage bool // a usage error (exit 2), not a runtime one
 		want  string
 	}{
+		{[]string{"--remote-expect-certificate", certPath}, true, "remote signing needs the signer's public key"},
+		{[]string{"--remote-shared-secret", "s", "--remote-expect-certificate", "sha256:" + hex.EncodeToString(sum[:])[:63] + "x"}, true, "--remote-expect-certificate: sha256:"},
+		{[]string{"--remote-shared-secret", "s", "--remote-expect-certificate", "sha256:abcd"}, true, "--remote-expect-certificate: sha256:abcd: 4 hex digits, want 64"},
+		{[]string{"--remote-shared-secret", "s", "--remote-expect-certificate", filepath.Join(dir, "nope.pem")}, true, "--remote-expect-certificate: open " + filepath.Join(dir, "nope.pem") + ": no such file"},
+		{[]string{"--remote-shared-secret", "s", "--remote-expect-certificate", notCert}, true, "notes.txt: not a PEM file, and not a DER certificate"},
+		{[]string{"--remote-public-key-pem-file", certPath, "--remote-expect-certificate", otherCert}, true, "is for a different key"},
 		{[]string{"--remote-signer"}, true, "remote signing needs the signer's public key"},
 		{[]string{"--join-string-file", "j.txt"}, true, "remote signing needs"},
 		{[]string{"--remote-shared-secret", "a", "--remote-shared-secret-env", "FARSIGN_TEST_SECRET"}, true, "give only one of"},
@@ -356,4 +383,111 @@ func mustKey(t *testing.T) keysource.Key {
 	}
 	t.Cleanup(func() { k.Close() })
 	return k
+}
+
+// TestSignRemoteExpectCertificate runs `agent sign --remote-expect-certificate`
+// against an in-process relay and a real signer session. With the signer's
+// certificate pinned (among others) it signs, in either scheme; with another
+// certificate pinned it refuses the signer before any signature, names both
+// fingerprints on one line, writes nothing, and the signer is told why in a
+// goodbye (it ends its session normally, having made no signature).
+func TestSignRemoteExpectCertificate(t *testing.T) {
+	t.Setenv("GITHUB_STEP_SUMMARY", "")
+	dir := t.TempDir()
+	idPath, certPath, id := testIdentity(t, dir)
+	_, otherPath, other := testIdentity(t, t.TempDir())
+	relayURL := relaytest.Start(t, standalone.Config{})
+	in := filepath.Join(dir, "tool")
+	if err := os.WriteFile(in, machotest.Exe(machotest.Options{}), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fp := func(c *x509.Certificate) string {
+		s := sha256.Sum256(c.Raw)
+		return "sha256:" + hex.EncodeToString(s[:])
+	}
+	key, err := keysource.LoadPEM(idPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer key.Close()
+
+	for _, tc := range []struct {
+		name   string
+		scheme []string
+		pins   []string
+		ok     bool
+	}{
+		{"sharedsecret0 right pin", []string{"--remote-shared-secret-env", "FARSIGN_TEST_SECRET"}, []string{otherPath, certPath}, true},
+		{"publickey0 right pin", []string{"--remote-public-key-pem-file", certPath}, []string{strings.ToUpper(fp(id.Certificate))}, true},
+		{"sharedsecret0 wrong pin", []string{"--remote-shared-secret-env", "FARSIGN_TEST_SECRET"}, []string{fp(other.Certificate)}, false},
+		{"sharedsecret0 wrong pin file", []string{"--remote-shared-secret-env", "FARSIGN_TEST_SECRET"}, []string{otherPath}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var secret []byte
+			if tc.scheme[0] == "--remote-shared-secret-env" {
+				secret = []byte("a secret for " + t.Name())
+				t.Setenv("FARSIGN_TEST_SECRET", string(secret))
+			}
+			outDir := t.TempDir()
+			out := filepath.Join(outDir, "tool.signed")
+			join := filepath.Join(dir, "join-"+strings.ReplaceAll(tc.name, " ", "-"))
+			args := append([]string{}, tc.scheme...)
+			for _, p := range tc.pins {
+				args = append(args, "--remote-expect-certificate", p)
+			}
+			args = append(args, "--remote-signing-url", relayURL, "--timestamp-url", "none", "--join-string-file", join, in, out)
+			a := startAgent(context.Background(), args...)
+			js := joinString(t, join, a)
+			slog := &testenv.Buffer{}
+			res, err := session.Run(context.Background(), js, session.Config{Key: key, SharedSecret: secret, RelayURL: relayURL, Log: slog})
+			if tc.ok && err != nil {
+				t.Fatalf("signer: %v\n%s\nagent:\n%s", err, slog, a.stderr)
+			}
+			code := a.wait(t)
+			log := a.stderr.String()
+			if tc.ok {
+				if code != 0 || res.Signatures != 1 || res.Reason != remote.ReasonCompleted {
+					t.Fatalf("agent exit %d, signer made %d signature(s), reason %q:\n%s", code, res.Signatures, res.Reason, log)
+				}
+				if want := "remote signer's certificate " + fp(id.Certificate) + " is an expected one\n"; !strings.Contains(log, want) {
+					t.Errorf("agent stderr lacks %q:\n%s", want, log)
+				}
+				roots := x509.NewCertPool()
+				roots.AddCert(id.Certificate)
+				rep, err := codesign.VerifyFile(context.Background(), out, codesign.VerifyOptions{Roots: roots})
+				if err != nil || !rep.OK() {
+					t.Fatalf("output does not verify: %+v %v", rep, err)
+				}
+				return
+			}
+			if code != 1 {
+				t.Fatalf("agent exit %d, want 1:\n%s", code, log)
+			}
+			want := "agent: the signer's certificate is not the expected one: it presented " +
+				`"Developer ID Application: Remote Test (REMOTE0001)" (` + fp(id.Certificate) + "), expected " + fp(other.Certificate) + "\n"
+			if !strings.HasSuffix(log, want) {
+				t.Errorf("agent stderr does not end with %q:\n%s", want, log)
+			}
+			if strings.Contains(log, "asking the remote signer") || strings.Contains(log, "is an expected one") {
+				t.Errorf("agent went on after refusing the certificate:\n%s", log)
+			}
+			if left, _ := os.ReadDir(outDir); len(left) != 0 {
+				t.Errorf("files left in the output folder: %v", left)
+			}
+			// The signer is told in a goodbye and fails with its own
+			// explanation (so `signer remote-sign` exits 1), after no signature.
+			if !errors.Is(err, session.ErrCertificateRejected) {
+				t.Errorf("signer: %v, want session.ErrCertificateRejected", err)
+			}
+			if session.ReasonCertificateRejected != remote.ReasonCertificateRejected {
+				t.Errorf("signer and agent disagree on the rejection reason: %q vs %q", session.ReasonCertificateRejected, remote.ReasonCertificateRejected)
+			}
+			if res == nil || res.Signatures != 0 || res.Reason != remote.ReasonCertificateRejected {
+				t.Errorf("signer: %d signature(s), reason %q; want 0, %q", res.Signatures, res.Reason, remote.ReasonCertificateRejected)
+			}
+			if want := "signing session closed; reason: " + remote.ReasonCertificateRejected + "\n"; !strings.Contains(slog.String(), want) {
+				t.Errorf("signer log lacks %q:\n%s", want, slog)
+			}
+		})
+	}
 }

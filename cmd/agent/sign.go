@@ -47,6 +47,18 @@ the time-stamp is requested here, over the returned signature. One session
 serves the whole command; it ends with a goodbye on success, failure or
 Ctrl-C. Only end-to-end encrypted messages pass through the relay.
 
+--remote-expect-certificate pins the signer's certificate. Without it, in
+sharedsecret0 anyone who knows the secret can join and have their own
+certificate embedded. With it, a signer presenting any other certificate is
+told goodbye before anything is signed, the command fails naming both
+fingerprints, and nothing is written. Give the certificate file (PEM or DER)
+or its fingerprint, sha256:HEX, as "signer analyze-certificate" prints it
+(colons and upper case, as openssl prints it, are fine too); repeat the flag
+to accept any of several, e.g. across a renewal. In publickey0 it is an extra
+check on top of the key's, and a pinned certificate file must be for that
+key. The agent prints the fingerprint of every certificate it receives, so a
+first run tells you what to pin.
+
 Re-signing keeps what the existing signature says unless told otherwise: the
 identifier, code signature flags, hardened runtime version and entitlements.
 The output replaces OUTPUT (or INPUT when OUTPUT is omitted) atomically: it is
@@ -76,6 +88,11 @@ Examples:
   export SIGNING_SECRET='correct horse battery staple'
   agent sign --remote-shared-secret-env SIGNING_SECRET \
       --remote-signing-url wss://relay.example.com/ --join-string-file join.txt ./mytool
+
+  # sharedsecret0 accepting only the key holder's certificate (a file, or
+  # sha256: and the fingerprint signer analyze-certificate prints).
+  agent sign --remote-shared-secret-env SIGNING_SECRET \
+      --remote-expect-certificate signer.crt ./mytool
 
   # State the designated requirement instead of deriving it.
   agent sign --pem-source id.pem \

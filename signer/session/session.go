@@ -86,6 +86,17 @@ type Result struct {
 	Reason string
 }
 
+// ReasonCertificateRejected is the goodbye reason farsign's initiator gives
+// when the signer's certificate is not one it pins (agent sign
+// --remote-expect-certificate). The session then ends without a signature, and
+// Run reports ErrCertificateRejected so the key holder learns that nothing was
+// signed and why, instead of seeing a normal end.
+const ReasonCertificateRejected = "the initiator does not accept the signer's certificate"
+
+// ErrCertificateRejected is returned by Run when the initiator ended the
+// session with ReasonCertificateRejected.
+var ErrCertificateRejected = errors.New("the initiator refused this signer's certificate: the job pins another one (agent sign --remote-expect-certificate); nothing was signed. Check that you chose the key the release expects")
+
 // RefusedError reports a request the signer would not sign; the session was
 // ended because of it.
 type RefusedError struct {
@@ -331,6 +342,9 @@ func (s *server) serve(ctx context.Context) (*Result, error) {
 			}
 			fmt.Fprintf(s.log, "signing session closed; reason: %s\n", reason)
 			res.Signatures, res.Reason = s.signed, closed.Reason
+			if closed.Reason == ReasonCertificateRejected {
+				return res, ErrCertificateRejected
+			}
 			return res, nil
 		}
 		if err != nil {
