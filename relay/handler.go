@@ -245,7 +245,10 @@ func (h *Handler) joinSession(ctx context.Context, conn string, req wire.Request
 }
 
 func (h *Handler) sendMessage(ctx context.Context, conn string, req wire.Request, now time.Time) error {
-	p, err := req.SendMessage()
+	// The message is opaque to the relay: keep it encoded, so forwarding it
+	// is a copy rather than an unescape and a re-escape (the peer gets the
+	// same bytes either way).
+	p, err := req.SendMessageEncoded()
 	if err != nil {
 		return h.failWire(ctx, conn, req, err)
 	}
@@ -270,12 +273,12 @@ func (h *Handler) sendMessage(ctx context.Context, conn string, req wire.Request
 	if err := h.reply(ctx, conn, req.RequestID, wire.TypeMessageSent, ttl, nil); err != nil {
 		return err
 	}
-	if err := h.push(ctx, peer, wire.TypePeerMessage, ttl, wire.PeerMessagePayload{Message: p.Message}); err != nil {
+	if err := h.push(ctx, peer, wire.TypePeerMessage, ttl, wire.EncodedPeerMessagePayload{Message: p.Message}); err != nil {
 		// The peer was dropped and the sender told with session-closed.
 		return err
 	}
 	h.cfg.Metrics.Add(CounterMessagesRelayed, "", 1)
-	h.cfg.Metrics.Add(CounterBytesRelayed, "", uint64(len(p.Message)))
+	h.cfg.Metrics.Add(CounterBytesRelayed, "", uint64(p.Message.Len()))
 	return nil
 }
 

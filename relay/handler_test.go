@@ -584,3 +584,33 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedMessageBytes: the peer gets the message as a JSON string that
+// decodes to exactly what the sender's string decoded to. A plain message is
+// forwarded as the very token that arrived; one with escapes is decoded and
+// re-encoded (a lone surrogate becomes U+FFFD, as encoding/json does, so a
+// strict peer decoder never sees it).
+func TestForwardedMessageBytes(t *testing.T) {
+	for _, tc := range []struct{ name, token, decoded string }{
+		{"plain", `"AAECAwQFBgcICQ-_base64url"`, "AAECAwQFBgcICQ-_base64url"},
+		{"long plain", `"` + strings.Repeat("xyz0123456789", 100) + `"`, strings.Repeat("xyz0123456789", 100)},
+		{"solidus escape", `"a\/b"`, "a/b"},
+		{"unicode escape", `"\u0041\u00e9"`, "Aé"},
+		{"nul escape", `"x\u0000y"`, "x\x00y"},
+		{"lone surrogate", `"\ud800z"`, "\ufffdz"},
+		{"utf-8", `"héllo ✓"`, "héllo ✓"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			f.pair()
+			got := f.raw("a", `{"request_id":"r1","api":"send-message","payload":{"session_id":"`+sid+`","message":`+tc.token+`}}`)
+			check(t, got, want{"a", wire.TypeMessageSent, nil}, want{"b", wire.TypePeerMessage, map[string]any{"payload.message": tc.decoded}})
+			if !strings.Contains(tc.token, `\`) && !strings.Contains(got[1].raw, `"message":`+tc.token) {
+				t.Errorf("plain message not forwarded as its token %s: %s", tc.token, got[1].raw)
+			}
+			if strings.Contains(got[1].raw, `\ud800`) {
+				t.Errorf("lone surrogate forwarded as is: %s", got[1].raw)
+			}
+		})
+	}
+}

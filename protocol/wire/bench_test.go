@@ -7,8 +7,10 @@ import (
 )
 
 // BenchmarkParseSendMessage decodes a send-message with a 512-byte message,
-// with this package and, as the baseline, with encoding/json into structs
-// (without the strictness checks, so the baseline is flattering).
+// with this package (wire: decoded to a string, as a client would;
+// wire-encoded: kept encoded, as the relay does) and, as the baseline, with
+// encoding/json into structs (without the strictness checks, so the
+// baseline is flattering).
 func BenchmarkParseSendMessage(b *testing.B) {
 	msg, _ := EncodeRequest("7c0e1b6a-7f43-4c8e-9f5e-0b5b8d1c2e3f", APISendMessage,
 		SendMessage{SessionID: "3f2504e0-4f89-41d3-9a0c-0305e82c3301", Message: strings.Repeat("A", 512)})
@@ -21,6 +23,19 @@ func BenchmarkParseSendMessage(b *testing.B) {
 				b.Fatal(err)
 			}
 			if _, err := r.SendMessage(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wire-encoded", func(b *testing.B) {
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := ParseRequest(msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := r.SendMessageEncoded(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -45,8 +60,9 @@ func BenchmarkParseSendMessage(b *testing.B) {
 	})
 }
 
-// BenchmarkEncodePeerMessage encodes the forwarded message, by hand and with
-// encoding/json as the baseline.
+// BenchmarkEncodePeerMessage encodes the forwarded message, by hand (wire:
+// from the decoded string; wire-encoded: from the message kept encoded, as
+// the relay does) and with encoding/json as the baseline.
 func BenchmarkEncodePeerMessage(b *testing.B) {
 	ttl := uint64(598)
 	p := PeerMessagePayload{Message: strings.Repeat("A", 512)}
@@ -54,6 +70,22 @@ func BenchmarkEncodePeerMessage(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := EncodeServerMessage(nil, TypePeerMessage, &ttl, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wire-encoded", func(b *testing.B) {
+		r, err := ParseRequest([]byte(`{"request_id":"m","api":"send-message","payload":{"session_id":"s","message":"` + p.Message + `"}}`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ep, err := r.SendMessageEncoded()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := EncodeServerMessage(nil, TypePeerMessage, &ttl, EncodedPeerMessagePayload{Message: ep.Message}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -21,6 +23,15 @@ func (e *Error) Unwrap() error { return ErrMalformed }
 // exactly RFC 8259 JSON (FuzzObjectMatchesEncodingJSON checks it against
 // encoding/json) and only splits objects into members; values are decoded
 // on demand by the typed accessors.
+//
+// The relay's hot path is send-message, whose payload is dominated by one
+// long opaque string (the peer's base64 ciphertext). Three things keep its
+// cost close to one pass over that string: ParseRequest splits the payload
+// object during the envelope scan instead of scanning it again (subObject),
+// scanString skips 8 plain bytes at a time (specialMask), and the relay
+// forwards the message as the JSON token it arrived as when that token is
+// already exactly what it would write (EncodedString), instead of unescaping
+// and re-escaping it.
 
 // maxDepth bounds nesting in the unknown fields a message may carry.
 const maxDepth = 64
@@ -58,8 +69,9 @@ var (
 // member names (encoding/json would silently keep the last one, so two
 // parsers could disagree about a message). Names are compared after
 // unescaping, so "api" and "\u0061pi" are the same name. data must be valid
-// UTF-8 (checkMessage checks).
-func object(data []byte) (members, error) {
+// UTF-8 (checkMessage checks). With sub non-nil, the object value of the
+// top-level member sub.name is split during the same scan (see subObject).
+func object(data []byte, sub *subObject) (members, error) {
 	i := skipWS(data, 0)
 	if i >= len(data) {
 		return nil, errSyntax
@@ -70,7 +82,7 @@ func object(data []byte) (members, error) {
 		}
 		return nil, errNotObj
 	}
-	ms, end, err := parseObject(data, i, 0, true)
+	ms, end, err := parseObject(data, i, 0, true, nil, sub)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +90,22 @@ func object(data []byte) (members, error) {
 		return nil, errTrailing
 	}
 	return ms, nil
+}
+
+// subObject asks parseObject to split the object value of one member (the
+// request payload) while it scans the enclosing object, so that a message
+// of a few hundred bytes is not scanned twice.
+//
+// A duplicate name inside that value is not an error of the scan: it is
+// recorded in dup and reported by the caller after the checks that come
+// before it (ParseRequest answers a duplicate in the payload with
+// INVALID_PAYLOAD and the request's request_id, but a syntax error anywhere
+// with REQUEST_JSON_PARSE). The scan of the value therefore goes on after a
+// duplicate, exactly as far as a scan that does not keep members would.
+type subObject struct {
+	name string  // the member whose value to split, compared after unescaping
+	ms   members // its members, nil if the member is absent or not an object
+	dup  error   // the first duplicate name in it, if any (ms is then partial)
 }
 
 func skipWS(data []byte, i int) int {
@@ -93,8 +121,13 @@ func skipWS(data []byte, i int) int {
 }
 
 // parseObject scans the object starting at data[i] == '{' and returns the
-// index after it. With keep it also returns the members.
-func parseObject(data []byte, i, depth int, keep bool) (members, int, error) {
+// index after it. With keep it also returns the members, and a duplicate
+// name is an error, unless dup is non-nil: the first duplicate is then
+// stored in *dup, left out of the members, and the scan goes on (see
+// subObject). With sub non-nil, the object value of member sub.name is
+// split into sub (only the first such member; a second one is a duplicate
+// and fails the scan anyway).
+func parseObject(data []byte, i, depth int, keep bool, dup *error, sub *subObject) (members, int, error) {
 	if depth >= maxDepth {
 		return nil, 0, errDepth
 	}
@@ -132,7 +165,13 @@ func parseObject(data []byte, i, depth int, keep bool) (members, int, error) {
 		}
 		i = skipWS(data, i+1)
 		vstart := i
-		if i, err = skipValue(data, i, depth+1); err != nil {
+		if sub != nil && sub.ms == nil && i < len(data) && data[i] == '{' && string(name) == sub.name {
+			// Split it now, at the depth skipValue would scan it at, so
+			// that the same inputs hit errDepth.
+			if sub.ms, i, err = parseObject(data, i, depth+1, true, &sub.dup, nil); err != nil {
+				return nil, 0, err
+			}
+		} else if i, err = skipValue(data, i, depth+1); err != nil {
 			return nil, 0, err
 		}
 		if keep {
@@ -142,22 +181,26 @@ func parseObject(data []byte, i, depth int, keep bool) (members, int, error) {
 					seen[string(m.name)] = true
 				}
 			}
-			dup := false
+			isDup := false
 			if seen != nil {
-				dup = seen[string(name)]
+				isDup = seen[string(name)]
 				seen[string(name)] = true
 			} else {
 				for _, m := range ms {
 					if bytes.Equal(m.name, name) {
-						dup = true
+						isDup = true
 						break
 					}
 				}
 			}
-			if dup {
+			switch {
+			case !isDup:
+				ms = append(ms, member{name: name, val: data[vstart:i]})
+			case dup == nil:
 				return nil, 0, errors.New("duplicate field " + quote(string(name), 32))
+			case *dup == nil:
+				*dup = errors.New("duplicate field " + quote(string(name), 32))
 			}
-			ms = append(ms, member{name: name, val: data[vstart:i]})
 		}
 		i = skipWS(data, i)
 		if i >= len(data) {
@@ -182,7 +225,7 @@ func skipValue(data []byte, i, depth int) (int, error) {
 	}
 	switch c := data[i]; {
 	case c == '{':
-		_, end, err := parseObject(data, i, depth, false)
+		_, end, err := parseObject(data, i, depth, false, nil, nil)
 		return end, err
 	case c == '[':
 		if depth >= maxDepth {
@@ -234,8 +277,24 @@ func literal(data []byte, i int, lit string) (int, error) {
 
 // scanString validates the string starting at data[i] == '"' and returns the
 // index after its closing quote and whether it contains escapes.
+//
+// Plain bytes (everything but '"', '\\' and control characters; UTF-8 was
+// checked for the whole message beforehand) are skipped 8 at a time: a
+// send-message is mostly one long base64 string, and this loop is where
+// the relay spends most of its decoding time.
 func scanString(data []byte, i int) (end int, escaped bool, err error) {
-	for i++; i < len(data); i++ {
+	i++
+	for {
+		for len(data)-i >= 8 {
+			if m := specialMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8 // the first special byte
+				break
+			}
+			i += 8
+		}
+		if i >= len(data) {
+			return 0, false, errSyntax
+		}
 		switch c := data[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
@@ -258,8 +317,23 @@ func scanString(data []byte, i int) (end int, escaped bool, err error) {
 				return 0, false, errSyntax
 			}
 		}
+		i++
 	}
-	return 0, false, errSyntax
+}
+
+// specialMask returns, for the 8 bytes of v (the first byte in the low
+// bits), a mask with bit 7 of each byte set where scanString must stop: '"',
+// '\\' or a byte below 0x20. The mask may also mark bytes after the first
+// marked one, never before it (the subtractions only borrow upward from a
+// byte that matches), so its lowest set bit locates the first special byte
+// exactly; TestSpecialMask checks every byte value at every position.
+func specialMask(v uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := v ^ (ones * '"')  // zero bytes where v has '"'
+	b := v ^ (ones * '\\') // zero bytes where v has '\\'
+	// x-ones &^ x has bit 7 set in the bytes of x that are zero; v-0x20s
+	// &^ v in the bytes of v below 0x20 (bytes >= 0x80 are masked by &^ v).
+	return ((q-ones)&^q | (b-ones)&^b | (v-ones*0x20)&^v) & highs
 }
 
 func isHex(c byte) bool {
@@ -414,15 +488,16 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// checkMessage applies the checks common to both directions.
-func checkMessage(data []byte) (members, *Error) {
+// checkMessage applies the checks common to both directions and splits the
+// envelope (and, with sub, its payload; see subObject).
+func checkMessage(data []byte, sub *subObject) (members, *Error) {
 	if len(data) > MaxMessageSize {
 		return nil, errorf(CodeMessageTooLarge, "message of "+strconv.Itoa(len(data))+" bytes exceeds the limit of "+strconv.Itoa(MaxMessageSize))
 	}
 	if !utf8.Valid(data) {
 		return nil, errorf(CodeRequestJSONParse, "failed to parse JSON in message body: not valid UTF-8")
 	}
-	f, err := object(data)
+	f, err := object(data, sub)
 	if err != nil {
 		return nil, errorf(CodeRequestJSONParse, "failed to parse JSON in message body: "+err.Error())
 	}

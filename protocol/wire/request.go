@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -28,7 +29,8 @@ type Request struct {
 // particular RequestID, so a relay can echo it in its error reply).
 func ParseRequest(data []byte) (Request, error) {
 	var r Request
-	f, perr := checkMessage(data)
+	sub := subObject{name: "payload"}
+	f, perr := checkMessage(data, &sub)
 	if perr != nil {
 		return r, perr
 	}
@@ -60,11 +62,12 @@ func ParseRequest(data []byte) (Request, error) {
 		if p[0] != '{' {
 			return r, errorf(CodeInvalidRequest, "payload must be an object or null")
 		}
-		ms, err := object(p) // valid JSON already; this finds duplicate names
-		if err != nil {
-			return r, errorf(CodeInvalidPayload, "payload: "+err.Error())
+		// checkMessage split p (the first member named payload, the only
+		// one since duplicates fail) while it scanned the envelope.
+		if sub.dup != nil {
+			return r, errorf(CodeInvalidPayload, "payload: "+sub.dup.Error())
 		}
-		r.Payload, r.payloadMembers = p, ms
+		r.Payload, r.payloadMembers = p, sub.ms
 	}
 	return r, nil
 }
@@ -120,7 +123,7 @@ func (r Request) payload() (members, error) {
 	if r.payloadMembers != nil {
 		return r.payloadMembers, nil
 	}
-	f, err := object(r.Payload)
+	f, err := object(r.Payload, nil)
 	if err != nil {
 		return nil, errorf(CodeInvalidPayload, "payload: "+err.Error())
 	}
@@ -189,22 +192,82 @@ func (r Request) JoinSession() (JoinSession, error) {
 // SendMessage decodes a send-message payload.
 func (r Request) SendMessage() (SendMessage, error) {
 	var p SendMessage
-	f, err := r.payload()
+	var raw []byte
+	var err error
+	if p.SessionID, raw, err = r.sendMessage(); err != nil {
+		return p, err
+	}
+	m, _, err := stringMember(raw)
 	if err != nil {
-		return p, err
-	}
-	if p.SessionID, err = sessionID(f); err != nil {
-		return p, err
-	}
-	m, present, err := stringMember(f.get("message"))
-	switch {
-	case err != nil:
 		return p, errorf(CodeInvalidPayload, "message must be a string")
-	case !present:
-		return p, errorf(CodeInvalidPayload, "payload is missing message")
 	}
 	p.Message = m
 	return p, nil
+}
+
+// SendMessageEncoded is a send-message payload decoded for forwarding (see
+// Request.SendMessageEncoded).
+type SendMessageEncoded struct {
+	SessionID string
+	// Message is the message as the peer will receive it, in JSON.
+	Message EncodedString
+}
+
+// SendMessageEncoded decodes a send-message payload for a relay, which
+// forwards the message without looking at it: it makes the same checks and
+// returns the same errors as SendMessage, but keeps the message encoded
+// (see EncodedString), so that forwarding it in an
+// EncodedPeerMessagePayload neither unescapes nor re-escapes it.
+//
+// The message may share memory with the data given to ParseRequest.
+func (r Request) SendMessageEncoded() (SendMessageEncoded, error) {
+	var p SendMessageEncoded
+	var raw []byte
+	var err error
+	if p.SessionID, raw, err = r.sendMessage(); err != nil {
+		return p, err
+	}
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		// Escaped: decode and re-encode, so that the peer receives
+		// exactly the bytes PeerMessagePayload would give it: \/ becomes
+		// /, \u0041 becomes A, and a lone surrogate escape (which a strict
+		// decoder may refuse) becomes U+FFFD, as it always has. Forwarding
+		// the token as sent would change all three. rcodesign's base64
+		// messages never get here.
+		m, err := unescape(raw)
+		if err != nil {
+			return p, errorf(CodeInvalidPayload, "message must be a string")
+		}
+		p.Message = EncodedString{token: appendString(nil, m), n: len(m)}
+	} else {
+		// A string token without escapes holds no '"', '\\' or control
+		// byte (scanString refused them), which is all appendString
+		// escapes: the token is already its encoding.
+		p.Message = EncodedString{token: raw, n: len(raw) - 2}
+	}
+	return p, nil
+}
+
+// sendMessage does the checks SendMessage and SendMessageEncoded share and
+// returns the session id and the raw message token, a JSON string. As
+// SendMessage always has, it returns the session id with an error about
+// the message.
+func (r Request) sendMessage() (sid string, message []byte, err error) {
+	f, err := r.payload()
+	if err != nil {
+		return "", nil, err
+	}
+	if sid, err = sessionID(f); err != nil {
+		return "", nil, err
+	}
+	raw := f.get("message")
+	switch {
+	case isNull(raw):
+		return sid, nil, errorf(CodeInvalidPayload, "payload is missing message")
+	case raw[0] != '"':
+		return sid, nil, errorf(CodeInvalidPayload, "message must be a string")
+	}
+	return sid, raw, nil
 }
 
 // Goodbye decodes a goodbye payload.

@@ -49,6 +49,33 @@ type PeerMessagePayload struct {
 	Message string `json:"message"`
 }
 
+// EncodedPeerMessagePayload is a peer-message payload whose message is
+// already encoded: a relay forwards a send-message's message with it (see
+// Request.SendMessageEncoded). It encodes to the same bytes as
+// PeerMessagePayload with the decoded message.
+type EncodedPeerMessagePayload struct {
+	Message EncodedString
+}
+
+// EncodedString is a string held as its JSON encoding, exactly the bytes
+// EncodeServerMessage writes for the string (a quoted token, with '"', '\\'
+// and control characters escaped and nothing else), so writing it is a
+// copy. The zero value is the empty string.
+type EncodedString struct {
+	token []byte // the JSON token, quotes included; nil for ""
+	n     int    // the length of the decoded string
+}
+
+// Len returns the length in bytes of the string (not of its encoding).
+func (s EncodedString) Len() int { return s.n }
+
+func (s EncodedString) appendTo(dst []byte) []byte {
+	if s.token == nil {
+		return append(dst, '"', '"')
+	}
+	return append(dst, s.token...)
+}
+
 // SessionClosedPayload is the payload of session-closed pushed to a peer.
 // rcodesign's signer requires the payload object to be present.
 type SessionClosedPayload struct {
@@ -66,8 +93,11 @@ func EncodeServerMessage(requestID *string, typ string, ttl *uint64, payload any
 	if requestID != nil {
 		size += len(*requestID)
 	}
-	if p, ok := payload.(PeerMessagePayload); ok {
+	switch p := payload.(type) {
+	case PeerMessagePayload:
 		size += len(p.Message) + 16
+	case EncodedPeerMessagePayload:
+		size += len(p.Message.token) + 14 // the token has its quotes
 	}
 	b := make([]byte, 0, size)
 	b = append(b, `{"request_id":`...)
@@ -84,6 +114,9 @@ func EncodeServerMessage(requestID *string, typ string, ttl *uint64, payload any
 		case PeerMessagePayload:
 			b = append(b, `{"message":`...)
 			b = appendString(b, p.Message)
+		case EncodedPeerMessagePayload:
+			b = append(b, `{"message":`...)
+			b = p.Message.appendTo(b)
 		case ErrorPayload:
 			b = append(b, `{"code":`...)
 			b = appendString(b, p.Code)
@@ -129,7 +162,7 @@ func EncodeServerMessage(requestID *string, typ string, ttl *uint64, payload any
 // or a non-negative integer. Decode the payload with the method for Type.
 func ParseServerMessage(data []byte) (ServerMessage, error) {
 	var m ServerMessage
-	f, perr := checkMessage(data)
+	f, perr := checkMessage(data, nil)
 	if perr != nil {
 		return m, perr
 	}
@@ -171,7 +204,7 @@ func (m ServerMessage) payload(typ string) (members, error) {
 	if m.Payload == nil {
 		return nil, errorf(CodeInvalidPayload, typ+" message without a payload")
 	}
-	f, err := object(m.Payload)
+	f, err := object(m.Payload, nil)
 	if err != nil {
 		return nil, errorf(CodeInvalidPayload, typ+" payload: "+err.Error())
 	}
