@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -105,7 +106,10 @@ func TestGitHubActionsExample(t *testing.T) {
 		t.Fatal("the job has no TIMESTAMP_URL")
 	}
 
-	for _, tc := range []struct{ name, secret string }{{"publickey0", ""}, {"sharedsecret0", "shared by CI and the key holder"}} {
+	for _, tc := range []struct {
+		name, secret string
+		cancel       bool // cancel the run while the agent waits for the key holder
+	}{{"publickey0", "", false}, {"sharedsecret0", "shared by CI and the key holder", false}, {"cancelled", "", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := filepath.Join(t.TempDir(), "workspace")
 			runnerTemp := filepath.Join(filepath.Dir(ws), "runner-temp")
@@ -126,24 +130,30 @@ func TestGitHubActionsExample(t *testing.T) {
 			baseEnv = append(baseEnv, expand(t, job.Env, exprs)...)
 			baseEnv = append(baseEnv, "TIMESTAMP_URL="+tsa.URL())
 
-			runStep := func(id string) (summary, output string) {
+			// stepCmd prepares a step the way the runner runs it:
+			// bash -eo pipefail on the step's script, in the workspace.
+			stepCmd := func(ctx context.Context, id string) (*exec.Cmd, string) {
 				s := job.Steps[steps[id]]
 				summaryPath := filepath.Join(runnerTemp, "step_summary_"+id)
 				script := filepath.Join(runnerTemp, id+".sh")
 				if err := os.WriteFile(script, []byte(s.Run), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				defer cancel()
 				cmd := exec.CommandContext(ctx, bash, "--noprofile", "--norc", "-eo", "pipefail", script)
 				cmd.Dir = ws
 				cmd.Env = append(append(append([]string(nil), baseEnv...), expand(t, s.Env, exprs)...), "GITHUB_STEP_SUMMARY="+summaryPath)
 				// Like the runner, wait for the step's output to close: a
 				// background process still holding it would hang the step.
 				cmd.WaitDelay = time.Second
+				return cmd, summaryPath
+			}
+			runStep := func(id string) (summary, output string) {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				cmd, summaryPath := stepCmd(ctx, id)
 				out, err := cmd.CombinedOutput()
 				if err != nil {
-					t.Fatalf("step %q: %v\n%s", s.Name, err, out)
+					t.Fatalf("step %q: %v\n%s", job.Steps[steps[id]].Name, err, out)
 				}
 				b, _ := os.ReadFile(summaryPath)
 				return string(b), string(out)
@@ -157,6 +167,54 @@ func TestGitHubActionsExample(t *testing.T) {
 			pemBlock := regexp.MustCompile(`(?s)-----BEGIN SESSION JOIN STRING-----.*?-----END SESSION JOIN STRING-----`).FindString(summary)
 			if pemBlock == "" || !strings.Contains(summary, "### Remote signing session waiting for a signer") {
 				t.Fatalf("no join string in the step summary:\n%s", summary)
+			}
+			if tc.cancel {
+				// Cancelling the run: the runner sends the running step (the
+				// wait) SIGINT. The step must pass it on to the agent, which
+				// says goodbye, so the session is gone from the relay at once.
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				cmd, _ := stepCmd(ctx, "wait")
+				var out testenv.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				// The step is following the agent's log once it has printed it.
+				for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "waiting for remote signer to join"); {
+					if time.Now().After(deadline) {
+						t.Fatalf("the wait step never showed the agent's log:\n%s", out.String())
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				if err := cmd.Process.Signal(os.Interrupt); err != nil {
+					t.Fatal(err)
+				}
+				err := cmd.Wait()
+				if err == nil {
+					t.Fatalf("the cancelled wait step succeeded:\n%s", out.String())
+				}
+				log := out.String()
+				for _, want := range []string{"agent: remote signing session interrupted"} {
+					if !strings.Contains(log, want) {
+						t.Errorf("the cancelled step's log lacks %q:\n%s", want, log)
+					}
+				}
+				if _, err := os.Stat(filepath.Join(ws, "dist", "mytool.signed")); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("output after cancel: %v", err)
+				}
+				// The session is gone: a key holder joining late is told so.
+				joinFile := filepath.Join(dir, tc.name+".join.txt")
+				if err := os.WriteFile(joinFile, []byte(pemBlock+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				late := exec.Command(signerBin, "remote-sign", "--pem-source", filepath.Join(dir, "holder.key"), "--sjs-path", joinFile)
+				if out, err := late.CombinedOutput(); err == nil || !strings.Contains(string(out), "session") {
+					t.Errorf("a signer joining the cancelled session: %v\n%s", err, out)
+				} else {
+					t.Logf("late signer: %s", strings.TrimSpace(string(out)))
+				}
+				return
 			}
 			joinFile := filepath.Join(dir, tc.name+".join.txt")
 			if err := os.WriteFile(joinFile, []byte(pemBlock+"\n"), 0o600); err != nil {
