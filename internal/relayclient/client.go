@@ -673,6 +673,41 @@ func (c *Client) ClosedEvent() *Event {
 	return ev
 }
 
+// ClosedEventWithin is ClosedEvent, but if nothing has been received yet it
+// waits up to d for the next event. A relay deletes a session before it tells
+// the other member why, and handles each connection concurrently, so the
+// refusal of a request to a session the peer just closed can arrive before the
+// session-closed push that explains it. While it waits, Next blocks too.
+func (c *Client) ClosedEventWithin(ctx context.Context, d time.Duration) *Event {
+	c.nextMu.Lock()
+	defer c.nextMu.Unlock()
+	if c.held == nil {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case ev := <-c.events:
+			c.held = &ev
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-c.done:
+			select {
+			case ev := <-c.events:
+				c.held = &ev
+			default:
+				return nil
+			}
+		}
+	}
+	if c.held.Type != wire.TypeSessionClosed {
+		return nil
+	}
+	ev := c.held
+	c.held = nil
+	return ev
+}
+
 // Close sends a websocket close frame and disconnects. The relay treats it
 // as the peer leaving (it tells the other member "peer disconnected"). Close
 // is safe to call more than once.

@@ -15,6 +15,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/farsign/farsign/internal/relayclient/relaytest"
+	"github.com/farsign/farsign/protocol/channel"
+	"github.com/farsign/farsign/protocol/peer"
 	"github.com/farsign/farsign/protocol/wire"
 	"github.com/farsign/farsign/relay"
 	"github.com/farsign/farsign/relay/standalone"
@@ -365,5 +367,52 @@ func TestDialCauseWithoutAddress(t *testing.T) {
 	_, err = Dial(ctx(t), "ws://relay.example.invalid/", &Options{DialTimeout: 5 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "cannot connect to relay ws://relay.example.invalid/") || !strings.Contains(err.Error(), "relay.example.invalid") {
 		t.Errorf("unresolvable host: %v", err)
+	}
+}
+
+// TestSendRefusedBeforeClosedPush: the peer said goodbye, and the relay
+// refused our next message before its session-closed push reached us (a
+// relay deletes the session, then tells the other member, while it handles
+// our request concurrently). Send reports the peer's reason, not the bare
+// refusal.
+func TestSendRefusedBeforeClosedPush(t *testing.T) {
+	url := fakeRelay(t, func(ws *websocket.Conn) {
+		r := readRequest(t, ws)
+		send(ws, `{"request_id":"`+*r.RequestID+`","type":"error","payload":{"code":"SESSION_NOT_FOUND","message":"no such session (it may have been closed)"}}`)
+		time.Sleep(300 * time.Millisecond)
+		send(ws, `{"request_id":null,"type":"session-closed","payload":{"reason":"the signer detected tampering in transit"}}`)
+		ws.ReadMessage()
+	})
+	c := dial(t, url, nil)
+	key := make([]byte, 32)
+	ch, err := channel.New(key, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = NewPeer(c, "sid", ch).Send(ctx(t), &peer.Ping{})
+	var closed *SessionClosedError
+	if !errors.As(err, &closed) || closed.Reason != "the signer detected tampering in transit" {
+		t.Fatalf("Send: %v, want the peer's session-closed reason", err)
+	}
+}
+
+// TestSendRefusedWithoutClosedPush: a plain refusal (no session-closed
+// follows) is reported as the relay's error after the grace period.
+func TestSendRefusedWithoutClosedPush(t *testing.T) {
+	url := fakeRelay(t, func(ws *websocket.Conn) {
+		r := readRequest(t, ws)
+		send(ws, `{"request_id":"`+*r.RequestID+`","type":"error","payload":{"code":"SESSION_NOT_FOUND","message":"no such session"}}`)
+		ws.ReadMessage()
+	})
+	c := dial(t, url, nil)
+	key := make([]byte, 32)
+	ch, err := channel.New(key, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = NewPeer(c, "sid", ch).Send(ctx(t), &peer.Ping{})
+	var re *RelayError
+	if !errors.As(err, &re) || re.Code != "SESSION_NOT_FOUND" {
+		t.Fatalf("Send: %v, want the relay's SESSION_NOT_FOUND", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/farsign/farsign/protocol/channel"
 	"github.com/farsign/farsign/protocol/peer"
@@ -80,10 +81,11 @@ func (p *Peer) Send(ctx context.Context, m peer.Message) error {
 	}
 	if err := p.c.SendMessage(ctx, p.sessionID, base64.StdEncoding.EncodeToString(ct)); err != nil {
 		// The relay refuses messages to a session that just closed; the
-		// reason it closed is in the queue and is the real explanation.
+		// reason it closed is in the queue, or about to be, and is the real
+		// explanation.
 		var re *RelayError
 		if errors.As(err, &re) {
-			if ev := p.c.ClosedEvent(); ev != nil {
+			if ev := p.c.ClosedEventWithin(ctx, closedGrace); ev != nil {
 				return closedError(*ev)
 			}
 		}
@@ -91,6 +93,10 @@ func (p *Peer) Send(ctx context.Context, m peer.Message) error {
 	}
 	return nil
 }
+
+// closedGrace bounds how long a refused Send waits for the session-closed
+// push that explains the refusal.
+const closedGrace = 2 * time.Second
 
 // strictStd is the standard padded base64 alphabet rcodesign uses for
 // message payloads.
