@@ -15,11 +15,15 @@ import (
 )
 
 // result is a worker's answer to one command: durations in nanoseconds (A;
-// for "light" also B, the echo server's, and C, the forwarder's), or an
-// error.
+// for "light" also B, the echo server's, C, the forwarder's, and in cluster
+// mode D, the single-process relay's), or an error.
 type result struct {
-	A, B, C []time.Duration
-	Err     string
+	A, B, C, D []time.Duration
+	// Lost counts the sessions that failed during a tolerant full-relay,
+	// Why says how the first one did.
+	Lost int
+	Why  string
+	Err  string
 }
 
 // worker is a client process started by the coordinator.
@@ -29,8 +33,12 @@ type worker struct {
 	out *json.Decoder
 }
 
-func startWorker(self, relayURL, echoURL, floorURL string, sessions, id int) (*worker, error) {
-	cmd := exec.Command(self, "-worker", "-relay-url", relayURL, "-echo-url", echoURL, "-floor-url", floorURL,
+// startWorker starts a client process. relayURLs and echoURLs list one URL
+// per relay (echo server) process; singleURL, in cluster mode, is the
+// single-process relay measured alongside at light load.
+func startWorker(self string, relayURLs, echoURLs []string, floorURL, singleURL string, sessions, id int) (*worker, error) {
+	cmd := exec.Command(self, "-worker", "-relay-url", strings.Join(relayURLs, ","), "-echo-url", strings.Join(echoURLs, ","),
+		"-floor-url", floorURL, "-single-url", singleURL,
 		"-floor-pairs", strconv.Itoa(*flagFloorPairs),
 		"-sessions", strconv.Itoa(sessions), "-worker-id", strconv.Itoa(id),
 		"-size", strconv.Itoa(*flagSize), "-dialers", strconv.Itoa(*flagDialers))
@@ -81,9 +89,11 @@ func (w *worker) stop() {
 // runWorker opens its share of sessions and echo connections, reports
 // ready, then runs commands from stdin:
 //
-//	light R C B     R round trips per server (echo, forwarder, relay), B at a time per server, on C clients
-//	full-relay M    every session exchanges M messages each way, at once
-//	full-echo M     every echo connection pair does the same
+//	light R C B       R round trips per server (echo, forwarder, relay, and in cluster
+//	                  mode the one-process relay), B at a time per server, on C clients
+//	full-relay M A T  every session exchanges M messages each way, A sessions at a time
+//	                  (0: all at once); T=1: count failed sessions and carry on
+//	full-echo M A     every echo connection pair does the same
 //	quit
 func runWorker() error {
 	out := json.NewEncoder(os.Stdout)
@@ -94,29 +104,36 @@ func runWorker() error {
 		return out.Encode(r)
 	}
 	n := *flagSessions
-	sessions, err := openSessions(*flagRelayURL, n, *flagWorkerID)
+	sessions, err := openSessions(strings.Split(*flagRelayURL, ","), n, *flagWorkerID)
 	if err == nil {
 		var echoes []*websocket.Conn
-		echoes, err = openEchoes(*flagEchoURL, 2*n)
+		echoes, err = openEchoes(strings.Split(*flagEchoURL, ","), 2*n)
 		if err == nil {
 			var floor [][2]*websocket.Conn
+			var single []*session
 			var pairs int
 			if *flagWorkerID == 0 { // the only one measuring light load
 				pairs = min(n, *flagFloorPairs)
 			}
 			floor, err = openFloor(*flagFloorURL, pairs)
+			if err == nil && *flagSingleURL != "" && pairs > 0 {
+				single, err = openSessions([]string{*flagSingleURL}, pairs, *flagWorkerID)
+			}
 			if err == nil {
 				if err := reply(result{}, nil); err != nil {
 					return err
 				}
-				return serveCommands(sessions, echoes, floor, reply)
+				return serveCommands(sessions, echoes, floor, single, reply)
 			}
 		}
 	}
 	return reply(result{}, err)
 }
 
-func serveCommands(sessions []*session, echoes []*websocket.Conn, floor [][2]*websocket.Conn, reply func(result, error) error) error {
+// serveCommands runs the coordinator's commands. single is empty unless the
+// relays run as a cluster; then it holds sessions on a one-process relay,
+// measured at light load next to the cluster.
+func serveCommands(sessions []*session, echoes []*websocket.Conn, floor [][2]*websocket.Conn, single []*session, reply func(result, error) error) error {
 	msg := strings.Repeat("A", *flagSize)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -140,9 +157,12 @@ func serveCommands(sessions []*session, echoes []*websocket.Conn, floor [][2]*we
 			rounds, conc := arg(1), max(1, arg(2))
 			batch := max(1, arg(3))
 			units := min(len(sessions), len(floor), len(echoes))
+			if len(single) > 0 {
+				units = min(units, len(single))
+			}
 			conc = min(conc, units)
 			// batch round trips per client on each server in turn, so that
-			// all three see the same moment of a machine shared with other
+			// all of them see the same moment of a machine shared with other
 			// work. Each moves through the same number of connections (relay
 			// sessions, forwarder pairs, echo connections), so that each
 			// finds them equally cold in the caches.
@@ -159,11 +179,18 @@ func serveCommands(sessions []*session, echoes []*websocket.Conn, floor [][2]*we
 					break
 				}
 				r.B, r.C, r.A = append(r.B, e...), append(r.C, fl...), append(r.A, rl...)
+				if len(single) > 0 {
+					var sl []time.Duration
+					if sl, err = relayRounds(single[off:][:conc], conc*batch); err != nil {
+						break
+					}
+					r.D = append(r.D, sl...)
+				}
 			}
 		case "full-relay":
-			r.A, err = relayAll(sessions, arg(1))
+			r.A, r.Lost, r.Why, err = relayAll(sessions, arg(1), arg(2), arg(3) == 1)
 		case "full-echo":
-			r.A, err = echoAll(echoes, arg(1), msg)
+			r.A, err = echoAll(echoes, arg(1), msg, arg(2))
 		default:
 			err = fmt.Errorf("unknown command %q", f[0])
 		}
