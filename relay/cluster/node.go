@@ -38,6 +38,10 @@ const (
 	// DefaultMaxInFlight bounds requests served at once on the cluster
 	// listener; more get 429, which the sending SDK retries with backoff.
 	DefaultMaxInFlight = 512
+	// peerConns is the default client's connection pool per peer process:
+	// half of DefaultMaxInFlight, so two busy peers cannot exhaust a
+	// listener between them.
+	peerConns = DefaultMaxInFlight / 2
 	// MaxClockSkew is how far a request's signing time may be from the
 	// receiver's clock, as AWS allows for SigV4.
 	MaxClockSkew = 5 * time.Minute
@@ -141,9 +145,16 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Transport: &http.Transport{
-			Proxy:               nil, // the cluster is a private network
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 64,
+			Proxy:       nil, // the cluster is a private network
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			// A fixed pool per peer process, all of it kept idle: under a
+			// burst an uncapped client dialled a new connection for every
+			// concurrent delivery and dropped most of them afterwards, which
+			// overflowed the peer's listen queue and pushed deliveries past
+			// the post timeout (sessions were lost at 10,000 sessions
+			// exchanging at once; none with the cap, see docs/benchmarks.md).
+			MaxConnsPerHost:     peerConns,
+			MaxIdleConnsPerHost: peerConns,
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}

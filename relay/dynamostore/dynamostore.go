@@ -60,12 +60,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -151,6 +153,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
 			return nil, fmt.Errorf("dynamostore: loading AWS configuration: %w", err)
 		}
+		cfg.HTTPClient = pooledHTTPClient()
 	}
 	if opts.Region != "" {
 		cfg.Region = opts.Region
@@ -182,6 +185,24 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		}
 	})
 	return &Store{db: db, table: opts.Table}, nil
+}
+
+// maxConns is the connection pool to the DynamoDB endpoint of a Store whose
+// configuration New loaded itself (a long-running `relay serve`).
+const maxConns = 256
+
+// pooledHTTPClient is the SDK's default client with a fixed pool kept idle.
+// The default opens up to 2,048 connections per host but keeps only 10
+// idle, so a burst of requests dials and drops hundreds of connections;
+// measured at 10,000 sessions exchanging at once through two processes,
+// that churn stalled reads and lost sessions, and the cap removed it
+// (docs/benchmarks.md). A Lambda serves one event at a time and brings
+// its own Config, which is left as given.
+func pooledHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxConnsPerHost = maxConns
+		t.MaxIdleConnsPerHost = maxConns
+	})
 }
 
 // NewFromClient returns a Store using an existing client.

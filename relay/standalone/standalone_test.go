@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/farsign/farsign/internal/relayclient/relaytest"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/farsign/farsign/internal/testenv"
 	"github.com/farsign/farsign/protocol/wire"
 	"github.com/farsign/farsign/relay"
 	"github.com/farsign/farsign/relay/standalone"
@@ -697,4 +699,33 @@ func TestConnIDAndPosterHooks(t *testing.T) {
 	}
 	a.ended()
 	b.expectClosed(relay.ReasonPeerDisconnected)
+}
+
+// TestShutdownPastDeadline: when the deadline passes before every
+// connection's sessions are closed (thousands of connections on a DynamoDB
+// store), Shutdown still ends every client and logs one summary line, not
+// one line per connection.
+func TestShutdownPastDeadline(t *testing.T) {
+	var logs testenv.Buffer
+	srv, url := start(t, standalone.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var clients []*client
+	for i := range 6 {
+		c := dial(t, url, fmt.Sprint("c", i))
+		c.alive()
+		clients = append(clients, c)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // the deadline has already passed
+	_ = srv.Shutdown(ctx)
+	for _, c := range clients {
+		if err := c.ended(); err == nil {
+			t.Errorf("%s still connected after Shutdown", c.name)
+		}
+	}
+	if n := strings.Count(logs.String(), "shutdown: could not close the sessions"); n != 1 {
+		t.Errorf("%d shutdown warnings, want 1 summary:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "connections=6 of=6") {
+		t.Errorf("the summary does not count the 6 connections:\n%s", logs.String())
+	}
 }
