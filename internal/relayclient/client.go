@@ -665,6 +665,13 @@ func (c *Client) ClosedEvent() *Event {
 			return nil
 		}
 	}
+	return c.takeClosedLocked()
+}
+
+// takeClosedLocked returns the held event and clears it if it is
+// session-closed; any other event stays held for Next. c.held must be set
+// and c.nextMu held.
+func (c *Client) takeClosedLocked() *Event {
 	if c.held.Type != wire.TypeSessionClosed {
 		return nil
 	}
@@ -700,12 +707,7 @@ func (c *Client) ClosedEventWithin(ctx context.Context, d time.Duration) *Event 
 			}
 		}
 	}
-	if c.held.Type != wire.TypeSessionClosed {
-		return nil
-	}
-	ev := c.held
-	c.held = nil
-	return ev
+	return c.takeClosedLocked()
 }
 
 // Close sends a websocket close frame and disconnects. The relay treats it

@@ -370,49 +370,44 @@ func TestDialCauseWithoutAddress(t *testing.T) {
 	}
 }
 
-// TestSendRefusedBeforeClosedPush: the peer said goodbye, and the relay
+// TestSendRefused: when the relay refuses a message, Send reports why the
+// session closed if the relay says so. The peer said goodbye, and the relay
 // refused our next message before its session-closed push reached us (a
 // relay deletes the session, then tells the other member, while it handles
-// our request concurrently). Send reports the peer's reason, not the bare
-// refusal.
-func TestSendRefusedBeforeClosedPush(t *testing.T) {
-	url := fakeRelay(t, func(ws *websocket.Conn) {
-		r := readRequest(t, ws)
-		send(ws, `{"request_id":"`+*r.RequestID+`","type":"error","payload":{"code":"SESSION_NOT_FOUND","message":"no such session (it may have been closed)"}}`)
-		time.Sleep(300 * time.Millisecond)
-		send(ws, `{"request_id":null,"type":"session-closed","payload":{"reason":"the signer detected tampering in transit"}}`)
-		ws.ReadMessage()
-	})
-	c := dial(t, url, nil)
-	key := make([]byte, 32)
-	ch, err := channel.New(key, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = NewPeer(c, "sid", ch).Send(ctx(t), &peer.Ping{})
-	var closed *SessionClosedError
-	if !errors.As(err, &closed) || closed.Reason != "the signer detected tampering in transit" {
-		t.Fatalf("Send: %v, want the peer's session-closed reason", err)
-	}
-}
-
-// TestSendRefusedWithoutClosedPush: a plain refusal (no session-closed
-// follows) is reported as the relay's error after the grace period.
-func TestSendRefusedWithoutClosedPush(t *testing.T) {
-	url := fakeRelay(t, func(ws *websocket.Conn) {
-		r := readRequest(t, ws)
-		send(ws, `{"request_id":"`+*r.RequestID+`","type":"error","payload":{"code":"SESSION_NOT_FOUND","message":"no such session"}}`)
-		ws.ReadMessage()
-	})
-	c := dial(t, url, nil)
-	key := make([]byte, 32)
-	ch, err := channel.New(key, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = NewPeer(c, "sid", ch).Send(ctx(t), &peer.Ping{})
-	var re *RelayError
-	if !errors.As(err, &re) || re.Code != "SESSION_NOT_FOUND" {
-		t.Fatalf("Send: %v, want the relay's SESSION_NOT_FOUND", err)
+// our request concurrently): Send waits briefly and reports the peer's
+// reason. A plain refusal, with no push after it, is reported as the
+// relay's error once the grace period ends.
+func TestSendRefused(t *testing.T) {
+	const reason = "the signer detected tampering in transit"
+	for _, tc := range []struct {
+		name string
+		push bool
+	}{{"session-closed follows", true}, {"plain refusal", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := fakeRelay(t, func(ws *websocket.Conn) {
+				r := readRequest(t, ws)
+				send(ws, `{"request_id":"`+*r.RequestID+`","type":"error","payload":{"code":"SESSION_NOT_FOUND","message":"no such session (it may have been closed)"}}`)
+				if tc.push {
+					time.Sleep(300 * time.Millisecond)
+					send(ws, `{"request_id":null,"type":"session-closed","payload":{"reason":"`+reason+`"}}`)
+				}
+				ws.ReadMessage()
+			})
+			c := dial(t, url, nil)
+			key := make([]byte, 32)
+			ch, err := channel.New(key, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = NewPeer(c, "sid", ch).Send(ctx(t), &peer.Ping{})
+			var closed *SessionClosedError
+			var re *RelayError
+			switch {
+			case tc.push && (!errors.As(err, &closed) || closed.Reason != reason):
+				t.Fatalf("Send: %v, want the peer's session-closed reason", err)
+			case !tc.push && (!errors.As(err, &re) || re.Code != "SESSION_NOT_FOUND"):
+				t.Fatalf("Send: %v, want the relay's SESSION_NOT_FOUND", err)
+			}
+		})
 	}
 }
