@@ -353,13 +353,7 @@ func (p poster) Close(_ context.Context, id string) error {
 // and waits for the connections to end or ctx to expire, when it closes them
 // outright.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.draining = true
-	conns := make([]*conn, 0, len(s.conns))
-	for _, c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns := s.drain()
 
 	s.stopSweep()
 	<-s.sweepDone
@@ -411,15 +405,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return herr
 }
 
-// Close stops the server at once, without telling peers.
-func (s *Server) Close() error {
+// drain stops the server taking new connections and returns those it holds.
+func (s *Server) drain() []*conn {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.draining = true
 	conns := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.mu.Unlock()
+	return conns
+}
+
+// Close stops the server at once, without telling peers.
+func (s *Server) Close() error {
+	conns := s.drain()
 	s.stopSweep()
 	<-s.sweepDone
 	err := s.http.Close()
