@@ -252,19 +252,11 @@ func extract(path, kind, arch string, index int, slotArg string) ([]byte, error)
 	if !known {
 		return nil, cli.Usagef("unknown --data %q (run agent extract --help for the list)", kind)
 	}
-	f, err := os.Open(path)
+	bin, f, err := openMachO(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	bin, err := macho.Open(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	sl, err := pickSlice(bin, arch, index)
 	if err != nil {
 		return nil, err

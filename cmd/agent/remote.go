@@ -247,22 +247,11 @@ func (p *progressSigner) stats() (int, time.Duration) {
 // created, so a file that cannot be signed fails before a person is asked to
 // join: the engine checks the same things again when it signs.
 func sliceNames(path string) ([]string, error) {
-	f, err := os.Open(path)
+	bin, f, err := openMachO(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	bin, err := macho.Open(f, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	var names []string
 	for i, sl := range bin.Slices {
 		if sl.File == nil {
@@ -280,6 +269,30 @@ func sliceNames(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: the universal file contains no Mach-O slice to sign", path)
 	}
 	return names, nil
+}
+
+// openMachO opens and parses the Mach-O (thin or universal) at path. The
+// Binary reads from the returned file, which the caller closes.
+func openMachO(path string) (*macho.Binary, *os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", path)
+	}
+	var bin *macho.Binary
+	if err == nil {
+		if bin, err = macho.Open(f, st.Size()); err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return bin, f, nil
 }
 
 // writeAtomicMode writes data to path with the given permissions through a
