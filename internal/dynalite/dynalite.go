@@ -74,14 +74,22 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
+// Command returns the command that runs dynalite (the cli.js script under
+// node) in memory on the loopback port, with tables active at once. Tools
+// that manage the process themselves (the relay load test) start it the same
+// way the tests do.
+func Command(node, script string, port int) *exec.Cmd {
+	return exec.Command(node, script,
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+}
+
 func start(node, script string) (*Server, error) {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(node, script,
-		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+	cmd := Command(node, script, port)
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = tail
@@ -200,8 +208,8 @@ func (s *Server) CreateTable(t testing.TB, name string) string {
 	return name
 }
 
-// freePort asks the kernel for a free loopback TCP port.
-func freePort() (int, error) {
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/farsign/farsign/internal/dynalite"
 	"github.com/farsign/farsign/relay/cluster"
 	"github.com/farsign/farsign/relay/dynamostore"
 )
@@ -183,8 +183,8 @@ func (c *clusterRun) scan() (items, joined, crossed int, err error) {
 	return items, joined, crossed, nil
 }
 
-// startDynalite runs dynalite in memory on a free loopback port, as
-// internal/dynalite does for the tests, and returns its endpoint.
+// startDynalite runs dynalite in memory on a free loopback port, with the
+// command internal/dynalite uses for the tests, and returns its endpoint.
 func startDynalite() (*child, string, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -199,12 +199,11 @@ func startDynalite() (*child, string, error) {
 	// Picking a free port and handing it to another process is racy; a
 	// clash shows as an early exit, so try a few.
 	for range 3 {
-		port, err := freePort()
+		port, err := dynalite.FreePort()
 		if err != nil {
 			return nil, "", err
 		}
-		cmd := exec.Command(node, script, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
-			"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+		cmd := dynalite.Command(node, script, port)
 		ready := &markWriter{mark: []byte("Dynalite listening"), seen: make(chan struct{})}
 		cmd.Stdout, cmd.Stderr = ready, os.Stderr
 		p, err := startChild(cmd)
@@ -244,15 +243,6 @@ func findDynalite() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // markWriter closes seen once the output written to it contains mark.
